@@ -1,0 +1,37 @@
+"""The command line, run as a user would (a real subprocess)."""
+import csv
+import json
+import subprocess
+import sys
+
+import numpy as np
+
+
+def run(*args):
+    return subprocess.run([sys.executable, "-m", "voicesae_core", *args], capture_output=True, text=True)
+
+
+def test_train_grid_then_evaluate(data, tmp_path):
+    np.save(tmp_path / "x.npy", data[:800])
+    r = run("train-grid", str(tmp_path / "x.npy"), "--out", str(tmp_path / "g"), "--latent-dims", "16,32",
+            "--ks", "2,4", "--epochs", "1", "--batch-size", "200")
+    assert r.returncode == 0, r.stderr
+    assert "grid of 4 SAEs" in r.stderr  # the progress bar
+    rows = list(csv.DictReader(open(tmp_path / "g" / "results.csv")))
+    assert [row["name"] for row in rows] == ["L16_k2_topk_s0", "L16_k4_topk_s0", "L32_k2_topk_s0", "L32_k4_topk_s0"]
+    r = run("evaluate", str(tmp_path / "g" / "models" / "L32_k4_topk_s0"), str(tmp_path / "x.npy"))
+    assert r.returncode == 0, r.stderr
+    assert abs(json.loads(r.stdout)["fvu"] - float(rows[3]["fvu"])) < 1e-9
+
+
+def test_errors_are_one_line(tmp_path):
+    r = run("train-grid", str(tmp_path / "missing.npy"), "--out", str(tmp_path / "g"))
+    assert r.returncode == 2 and r.stderr.strip() == f"error: {tmp_path / 'missing.npy'}: no such file"
+    bad = np.ones((10, 4), np.float32)
+    bad[3, 2] = np.nan
+    np.save(tmp_path / "bad.npy", bad)
+    r = run("train-grid", str(tmp_path / "bad.npy"), "--out", str(tmp_path / "g"), "--latent-dims", "8", "--ks", "2")
+    assert r.returncode == 2 and "row 3, dimension 2 is nan" in r.stderr
+    assert not (tmp_path / "g").exists()
+    r = run("train-grid", str(tmp_path / "bad.npy"), "--out", str(tmp_path / "g"), "--latent-dims", "8", "--ks", "20")
+    assert r.returncode == 2 and "K=20 must be between 1 and latent_dim=8" in r.stderr

@@ -1,0 +1,23 @@
+"""voicesae_core: sparse autoencoders on speaker embeddings, after Pluth, Zhou & Gurbani (2025),
+"Sparse Autoencoder Insights on Voice Embeddings" (arXiv 2502.00127).
+
+Modules, one concept each:
+
+* ``config``            SAEConfig (one SAE) and TrainConfig (how a grid is trained); ``expand_grid``
+* ``sae``               the SparseAutoencoder model (TopK / BatchTopK / ReLU), save and load
+* ``loss``              the training objective (MSE + AuxK, or + L1), written densely
+* ``kernels``           the sparse TopK forward/backward used by the trainer
+* ``trainer``           ``train_grid``: a whole grid in one pass of the data, checkpointed
+* ``metrics``           FVU, normalised MSE, L0, dead latents, density, cosine
+* ``geometric_median``  b_pre's initialisation
+"""
+__version__ = "0.1.0"
+
+from .config import SAEConfig, TrainConfig, expand_grid  # noqa: E402
+from .errors import VoicesaeError  # noqa: E402
+from .metrics import Metrics, evaluate  # noqa: E402
+from .sae import SAEOutput, SparseAutoencoder  # noqa: E402
+from .trainer import GridResult, train_grid, train_sae  # noqa: E402
+
+__all__ = ["SAEConfig", "TrainConfig", "expand_grid", "VoicesaeError", "Metrics", "evaluate", "SAEOutput",
+           "SparseAutoencoder", "GridResult", "train_grid", "train_sae", "__version__"]

@@ -1,0 +1,87 @@
+"""Command line: ``python -m voicesae_core train-grid ...`` and ``python -m voicesae_core evaluate ...``.
+
+Every bad input ends with one line, ``error: <what and where>``, and exit status 2.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+
+from .config import ACTIVATIONS, TrainConfig, expand_grid
+from .errors import VoicesaeError
+
+
+def _ints(text: str) -> list[int]:
+    try:
+        return [int(v) for v in text.split(",") if v.strip()]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected comma-separated integers, got {text!r}") from None
+
+
+def load_embeddings(path: str) -> np.ndarray:
+    """A (rows, dimensions) float array from a .npy file (never unpickled)."""
+    p = Path(path)
+    if not p.is_file():
+        raise VoicesaeError(f"{p}: no such file")
+    if p.suffix != ".npy":
+        raise VoicesaeError(f"{p}: expected a .npy file of embeddings (rows x dimensions)")
+    try:
+        return np.load(p, allow_pickle=False)
+    except (ValueError, OSError) as e:
+        raise VoicesaeError(f"{p}: not a readable .npy array ({e})") from None
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(prog="python -m voicesae_core", description=__doc__.splitlines()[0])
+    sub = ap.add_subparsers(dest="command", required=True)
+
+    t = sub.add_parser("train-grid", help="train a grid of SAEs on an embeddings .npy in one pass per epoch")
+    t.add_argument("data", help="embeddings, a .npy of shape (rows, dimensions)")
+    t.add_argument("--out", required=True, help="output folder (models/, results.csv, checkpoint)")
+    t.add_argument("--latent-dims", type=_ints, default=[100, 200, 300, 400, 500, 600])
+    t.add_argument("--ks", type=_ints, default=[5, 10, 15, 20, 25, 30, 35])
+    t.add_argument("--activations", default="topk", help=f"comma-separated, of {', '.join(ACTIVATIONS)}")
+    t.add_argument("--seeds", type=_ints, default=[0])
+    t.add_argument("--epochs", type=int, default=1)
+    t.add_argument("--batch-size", type=int, default=4096)
+    t.add_argument("--data-seed", type=int, default=0)
+    t.add_argument("--checkpoint-every", type=int, default=None, help="also checkpoint every N steps")
+    t.add_argument("--device", default="auto")
+    t.add_argument("--eval-data", default=None, help="optional .npy to compute the metrics on")
+    t.add_argument("--quiet", action="store_true")
+
+    e = sub.add_parser("evaluate", help="metrics of a saved SAE on an embeddings .npy, as JSON")
+    e.add_argument("model", help="a saved SAE folder (cfg.json + model.safetensors)")
+    e.add_argument("data")
+
+    args = ap.parse_args(argv)
+    try:
+        if args.command == "train-grid":
+            from .trainer import train_grid
+
+            configs = expand_grid(args.latent_dims, args.ks, [a.strip() for a in args.activations.split(",")], args.seeds)
+            train = TrainConfig(epochs=args.epochs, batch_size=args.batch_size, data_seed=args.data_seed,
+                                checkpoint_every_steps=args.checkpoint_every, device=args.device)
+            eval_data = load_embeddings(args.eval_data) if args.eval_data else None
+            result = train_grid(load_embeddings(args.data), configs, train, out_dir=args.out, eval_data=eval_data,
+                                quiet=args.quiet)
+            print(result.out_dir / "results.csv")
+        else:
+            from .metrics import evaluate
+            from .sae import SparseAutoencoder
+            from .arrays import as_data
+
+            sae = SparseAutoencoder.load(args.model)
+            print(json.dumps(evaluate(sae, as_data(load_embeddings(args.data), args.data)).summary(), indent=2))
+    except VoicesaeError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
