@@ -1,0 +1,47 @@
+# voicesae: every entry point is a target here; the README names two of them.
+#   make book   build the Jupyter Book from the embedded default  (-> _build/html/index.html)
+#   make test   run the test suite
+# Each creates .venv on first use, installs torch==2.13.0 before anything else (a CPU wheel:
+# an unpinned torch pulls GBs of CUDA packages), then the rest pinned by
+# requirements/constraints.txt. Stamp files make a second run skip what is done.
+
+SHELL := /bin/bash
+PYTHON ?= $(shell command -v python3.11 2>/dev/null || command -v python3)
+VENV := .venv
+BIN := $(VENV)/bin
+PIP := $(BIN)/python -m pip --disable-pip-version-check
+PIN := -c requirements/constraints.txt
+DEPS := pyproject.toml requirements/constraints.txt
+
+.PHONY: test book bench lock clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+
+$(VENV)/.torch-2.13.0: | $(BIN)/python
+	$(PIP) install --quiet torch==2.13.0
+	touch $@
+
+$(VENV)/.%-installed: $(DEPS) $(VENV)/.torch-2.13.0
+	$(PIP) install --quiet $(PIN) -e '.[$*]'
+	touch $@
+
+test: $(VENV)/.test-installed
+	$(BIN)/python -m pytest
+
+book: $(VENV)/.book-installed
+	rm -rf _build/html
+	$(BIN)/jupyter-book build . --warningiserror --keep-going
+	@echo "book: $(CURDIR)/_build/html/index.html"
+
+bench: $(VENV)/.bench-installed
+	$(BIN)/python bench/train_grid.py $(BENCH_ARGS)
+
+# Refresh the pins after changing pyproject.toml (needs every extra installed).
+lock: $(VENV)/.test-installed $(VENV)/.book-installed $(VENV)/.bench-installed
+	{ echo "# Exact versions of everything the set-up installs (used as pip constraints by the Makefile)."; \
+	  echo "# Regenerate: make lock (after changing pyproject.toml)."; \
+	  $(PIP) freeze | grep -v -E "^(-e|voicesae|torch==)"; echo "torch==2.13.0"; } > requirements/constraints.txt
+
+clean:
+	rm -rf _build .pytest_cache
