@@ -1,5 +1,4 @@
 """The sparse kernels against plain torch, and the sparse gradients against autograd on loss.sae_loss."""
-import numpy as np
 import pytest
 import torch
 
@@ -43,7 +42,8 @@ def test_decode_and_latent_grads_match_dense(backend):
     ga = kernels.grad_act(code, w, grad_out, backend)
     assert torch.allclose(ga, (grad_out @ w.T).gather(1, code.idx) * (code.act > 0), atol=1e-5)
     gw_dec, gw_enc, gb = torch.zeros(L, d), torch.zeros(L, d), torch.zeros(L)
-    kernels.accumulate_latent_grads(code, ga, grad_out, xc, gw_dec, gw_enc, gb, backend)
+    fired = kernels.accumulate_latent_grads(code, ga, grad_out, xc, gw_dec, gw_enc, gb, backend)
+    assert torch.equal(fired, (dense > 0).sum(0))
     dense_ga = torch.zeros(n, L).scatter(1, code.idx, ga)
     assert torch.allclose(gw_dec, dense.T @ grad_out, atol=1e-4)
     assert torch.allclose(gw_enc, dense_ga.T @ xc, atol=1e-4)

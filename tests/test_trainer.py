@@ -5,7 +5,6 @@ import subprocess
 import sys
 import textwrap
 import time
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -51,6 +50,15 @@ def test_each_model_in_grid_equals_it_trained_alone(data):
         alone = train_grid(data, [cfgs[i]], FAST, quiet=True)
         assert_same_models([grid.models[i]], alone.models)
         assert alone.table[0]["fvu"] == grid.table[i]["fvu"]
+
+
+def test_worker_threads_change_nothing(data):
+    cfgs = expand_grid([32, 80], [3, 9]) + [SAEConfig(40, activation="relu")]
+    threads = torch.get_num_threads()
+    one = train_grid(data, cfgs, TrainConfig(epochs=1, batch_size=256, workers=1), quiet=True)
+    three = train_grid(data, cfgs, TrainConfig(epochs=1, batch_size=256, workers=3), quiet=True)
+    assert_same_models(one.models, three.models)
+    assert torch.get_num_threads() == threads  # restored after training
 
 
 def test_deterministic_and_seed_matters(data):

@@ -17,14 +17,16 @@ uninterrupted run, since batch order is a pure function of (data_seed, epoch).
 """
 from __future__ import annotations
 
+import contextlib
 import csv
-import dataclasses
 import json
 import math
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import NamedTuple
 
+import numba
 import numpy as np
 import torch
 from safetensors import SafetensorError, safe_open
@@ -71,7 +73,8 @@ class GridMember:
         self.cfg, self.scale, self.backend = cfg, scale, backend
         self.sae = SparseAutoencoder.initialised(cfg, b_pre * scale).to(device).train()
         self.params = [getattr(self.sae, p) for p in PARAMS]
-        self.opt = torch.optim.Adam(self.params, lr=cfg.lr, betas=(train.beta1, train.beta2), eps=train.eps)
+        # fused: one kernel per tensor; the same update as the reference loop, on CPU and CUDA.
+        self.opt = torch.optim.Adam(self.params, lr=cfg.lr, betas=(train.beta1, train.beta2), eps=train.eps, fused=True)
         # Samples seen since each latent last fired (dead when >= cfg.dead_after_samples).
         self.since_fired = torch.zeros(cfg.latent_dim, dtype=torch.int64, device=device)
         self.threshold_steps = 0
@@ -104,19 +107,15 @@ class GridMember:
             else:
                 code, thr = kernels.batch_topk(z, cfg.k, be)
                 self._update_threshold(code, thr)
-            diff = kernels.decode(code, sae.W_dec) - xc  # x_hat - x
-            sq_err = float(diff.pow(2).sum())
-            grad_out = diff * (2.0 / n)  # d mean_i ||x_hat_i - x_i||^2 / d x_hat
+            # grad_out = d mean_i ||x_hat_i - x_i||^2 / d x_hat = (2 / n) (x_hat - x)
+            grad_out, sq_err = kernels.residual(kernels.decode(code, sae.W_dec), xc, 2.0 / n, be)
             grads = [torch.zeros_like(p) for p in self.params]
             g_enc, g_blat, g_dec, g_bpre = grads
             g_act = kernels.grad_act(code, sae.W_dec, grad_out, be)
-            kernels.accumulate_latent_grads(code, g_act, grad_out, xc, g_dec, g_enc, g_blat, be)
-
-            fired = torch.zeros(cfg.latent_dim, dtype=torch.bool, device=x.device)
-            fired[code.idx[code.act > 0]] = True
-            self.since_fired = torch.where(fired, 0, self.since_fired + n)
+            fired = kernels.accumulate_latent_grads(code, g_act, grad_out, xc, g_dec, g_enc, g_blat, be)
+            self.since_fired = torch.where(fired > 0, 0, self.since_fired + n)
             if cfg.aux_coef > 0 and bool(self.dead().any()):
-                self._aux_grads(z, xc, diff, self.dead(), grads)
+                self._aux_grads(z, xc, grad_out * (n / 2.0), self.dead(), grads)
 
             # b_pre enters twice: + b_pre in the decoder, - b_pre before the encoder.
             g_bpre += grad_out.sum(0) - g_blat @ sae.W_enc
@@ -181,7 +180,7 @@ class GridMember:
 
 def _fingerprint(configs, train: TrainConfig, data_hash: str) -> dict:
     """What must match for a checkpoint to be resumed (checkpoint frequency and device may change)."""
-    t = {k: v for k, v in train.to_dict().items() if k not in ("checkpoint_every_steps", "device", "eval_batch_size")}
+    t = {k: v for k, v in train.to_dict().items() if k not in ("checkpoint_every_steps", "device", "eval_batch_size", "workers")}
     return {"configs": [c.to_dict() for c in configs], "train": t, "data_sha256": data_hash}
 
 
@@ -220,13 +219,51 @@ def _batches(n: int, batch_size: int, data_seed: int, epoch: int):
     return [perm[s:s + batch_size] for s in range(0, n, batch_size)]
 
 
+def _running_fvu(members, var_seen) -> list[float]:
+    """Each model's FVU over the epoch so far (its squared errors / the variance of the samples seen)."""
+    return [m.epoch_sq_err / (m.scale**2 * var_seen) if var_seen > 0 else float("nan") for m in members]
+
+
 def _fvu_postfix(members, var_seen) -> str:
-    fvus = [m.epoch_sq_err / (m.scale**2 * var_seen) if var_seen > 0 else float("nan") for m in members]
+    """The progress bar's running FVU: every model when few, else the best, median and worst."""
+    fvus = _running_fvu(members, var_seen)
     if len(fvus) <= 6:
         return " ".join(f"{m.cfg.name}:{f:.3f}" for m, f in zip(members, fvus))
     order = np.argsort(fvus)
     return (f"FVU min {fvus[order[0]]:.3f} ({members[order[0]].cfg.name}) median {float(np.median(fvus)):.3f} "
             f"max {fvus[order[-1]]:.3f} ({members[order[-1]].cfg.name})")
+
+
+def _worker_groups(members, workers: int) -> list[list]:
+    """Split the models into ``workers`` groups of similar cost (largest first, each to the
+    lightest group). Cost per step grows with latent_dim (encoder product) and K (sparse part)."""
+    groups, loads = [[] for _ in range(workers)], [0.0] * workers
+    for m in sorted(members, key=lambda m: -(m.cfg.latent_dim + 10 * m.cfg.k)):
+        g = loads.index(min(loads))
+        groups[g].append(m)
+        loads[g] += m.cfg.latent_dim + 10 * m.cfg.k
+    return [g for g in groups if g]
+
+
+@contextlib.contextmanager
+def _model_parallel(workers: int):
+    """A pool of ``workers`` threads, each running its models with one thread (torch's intra-op
+    threads set to 1 for the duration, numba's per thread), or None when workers == 1."""
+    if workers == 1:
+        yield None
+        return
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        with ThreadPoolExecutor(workers, initializer=numba.set_num_threads, initargs=(1,)) as pool:
+            yield pool
+    finally:
+        torch.set_num_threads(before)
+
+
+def _step_group(group, scaled) -> None:
+    for m in group:
+        m.epoch_sq_err += m.step(scaled[m.scale])
 
 
 def train_grid(data, configs: list[SAEConfig], train: TrainConfig = TrainConfig(), out_dir: str | Path | None = None,
@@ -260,7 +297,7 @@ def train_grid(data, configs: list[SAEConfig], train: TrainConfig = TrainConfig(
     sample = x[torch.randperm(n, generator=gen)[: train.median_sample]]
     median = geometric_median(sample)
     mean_sq_norm = float(x.double().pow(2).sum(1).mean())
-    data_mean = x.double().mean(0)
+    data_mean = x.double().mean(0).to(device)
     members = []
     for c in configs:
         scale = 1.0 / math.sqrt(mean_sq_norm) if c.normalize_input and mean_sq_norm > 0 else 1.0
@@ -278,33 +315,40 @@ def train_grid(data, configs: list[SAEConfig], train: TrainConfig = TrainConfig(
         start_epoch, start_step, done = meta["epoch"], meta["step"], meta["done"]
 
     steps_per_epoch = math.ceil(n / train.batch_size)
+    workers = 1 if device.type != "cpu" else min(train.workers or torch.get_num_threads(), len(members))
+    groups = _worker_groups(members, workers)
     t0 = time.perf_counter()
     if not done:
         bar = tqdm(total=train.epochs * n, initial=start_epoch * n + min(start_step * train.batch_size, n),
                    unit="sample", unit_scale=True, disable=quiet, desc=f"grid of {len(members)} SAEs", dynamic_ncols=True)
-        for epoch in range(start_epoch, train.epochs):
-            var_seen = 0.0
-            for m in members:
-                m.epoch_sq_err = 0.0
-            first = start_step if epoch == start_epoch else 0
-            for step, rows in enumerate(_batches(n, train.batch_size, train.data_seed, epoch)):
-                if step < first:
-                    continue
-                xb = x[rows].to(device)
-                var_seen += float((xb.double() - data_mean.to(device)).pow(2).sum())
+        with _model_parallel(workers) as pool:
+            for epoch in range(start_epoch, train.epochs):
+                var_seen = 0.0
                 for m in members:
-                    xs = xb * m.scale if m.scale != 1.0 else xb
-                    m.epoch_sq_err += m.step(xs)
-                bar.update(len(rows))
-                bar.set_postfix_str(_fvu_postfix(members, var_seen), refresh=False)
-                last = step + 1 == steps_per_epoch
-                if ckpt is not None and not last and train.checkpoint_every_steps and (step + 1) % train.checkpoint_every_steps == 0:
-                    _save_checkpoint(ckpt, members, fingerprint, epoch, step + 1, False)
-            if ckpt is not None:
-                final = epoch + 1 == train.epochs
-                _save_checkpoint(ckpt, members, fingerprint, epoch + 1, 0, final)
-            if not quiet:
-                bar.write(f"epoch {epoch + 1}/{train.epochs}: running {_fvu_postfix(members, var_seen)}")
+                    m.epoch_sq_err = 0.0
+                first = start_step if epoch == start_epoch else 0
+                for step, rows in enumerate(_batches(n, train.batch_size, train.data_seed, epoch)):
+                    if step < first:
+                        continue
+                    xb = x[rows].to(device)
+                    var_seen += float((xb.double() - data_mean).pow(2).sum())
+                    scaled = {scale: xb * scale for scale in {m.scale for m in members}}
+                    if pool is None:
+                        _step_group(members, scaled)
+                    else:
+                        for future in [pool.submit(_step_group, g, scaled) for g in groups]:
+                            future.result()
+                    bar.update(len(rows))
+                    bar.set_postfix_str(_fvu_postfix(members, var_seen), refresh=False)
+                    last = step + 1 == steps_per_epoch
+                    if ckpt is not None and not last and train.checkpoint_every_steps and (step + 1) % train.checkpoint_every_steps == 0:
+                        _save_checkpoint(ckpt, members, fingerprint, epoch, step + 1, False)
+                if ckpt is not None:
+                    final = epoch + 1 == train.epochs
+                    _save_checkpoint(ckpt, members, fingerprint, epoch + 1, 0, final)
+                if not quiet:
+                    per_model = ", ".join(f"{m.cfg.name} {f:.4f}" for m, f in zip(members, _running_fvu(members, var_seen)))
+                    bar.write(f"epoch {epoch + 1}/{train.epochs} running FVU per model: {per_model}")
         bar.close()
     train_seconds = time.perf_counter() - t0
 
@@ -328,7 +372,8 @@ def train_grid(data, configs: list[SAEConfig], train: TrainConfig = TrainConfig(
     if out is not None:
         _write_table(out / "results.csv", table)
     if not quiet:
-        tqdm.write(f"trained {len(models)} SAEs in {train_seconds:.1f} s" + (f"; results in {out}" if out else ""))
+        what = f"loaded {len(models)} finished SAEs from {ckpt}" if done else f"trained {len(models)} SAEs in {train_seconds:.1f} s"
+        tqdm.write(what + (f"; results in {out}" if out else ""))
     return GridResult(models, table, out)
 
 
