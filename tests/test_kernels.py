@@ -74,3 +74,21 @@ def test_sparse_gradients_equal_autograd(data, backend, activation, with_dead):
         scale = p.grad.abs().max()
         assert scale > 0, name
         assert torch.allclose(s, p.grad, atol=1e-5 * float(scale) + 1e-7, rtol=1e-4), name
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_topk_exact_on_ties_and_infinities(backend):
+    g = torch.Generator().manual_seed(0)
+    for trial in range(150):
+        n, m = int(torch.randint(1, 80, (1,), generator=g)), int(torch.randint(1, 70, (1,), generator=g))
+        k = int(torch.randint(1, m + 1, (1,), generator=g))
+        if trial % 3 == 0:
+            z = torch.randint(-3, 4, (n, m), generator=g).float()  # many ties
+        else:
+            z = torch.randn(n, m, generator=g)
+            if trial % 3 == 2:
+                z[:, ::2] = -torch.inf  # as BatchTopK's masking produces
+        code = kernels.topk(z, k, backend)
+        assert torch.equal(code.act.sort(1).values, torch.topk(z, k).values.clamp(min=0).sort(1).values)
+        assert torch.equal(z.gather(1, code.idx).clamp(min=0), code.act)
+        assert (code.idx.sort(1).values.diff(1) > 0).all()  # distinct latents
