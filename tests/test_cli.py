@@ -22,6 +22,9 @@ def test_train_grid_then_evaluate(data, tmp_path):
     r = run("evaluate", str(tmp_path / "g" / "models" / "L32_k4_topk_s0"), str(tmp_path / "x.npy"))
     assert r.returncode == 0, r.stderr
     assert abs(json.loads(r.stdout)["fvu"] - float(rows[3]["fvu"])) < 1e-9
+    r = run("train-grid", str(tmp_path / "x.npy"), "--out", str(tmp_path / "q"), "--latent-dims", "16",
+            "--ks", "2", "--quiet")
+    assert r.returncode == 0 and r.stderr == ""  # quiet: no progress bar, no summary
 
 
 def test_errors_are_one_line(tmp_path):
