@@ -75,80 +75,92 @@ def run_ours(x):
     return seconds, [fvu_of(x, lambda b, m=m: m(b).x_hat) for m in res.models]
 
 
-def run_dense(x):
-    from voicesae_core.geometric_median import geometric_median
-    n, d = x.shape
+def per_config(x, build, step, reconstruct):
+    """Train the grid configuration by configuration over the same batches, timing only the
+    training loops. ``build(latent, k)`` returns a model; ``step(model, xb, dead)`` does one
+    optimizer step and returns the bool mask of latents that fired; ``reconstruct(model, b)``."""
+    n = len(x)
     fvus, seconds = [], 0.0
     order = batches(n)
     for latent in LATENTS:
         for k in KS:
-            g = torch.Generator().manual_seed(0)
-            w = torch.randn(latent, d, generator=g)
-            w /= w.norm(dim=1, keepdim=True)
-            W_enc, W_dec = torch.nn.Parameter(w.clone()), torch.nn.Parameter(w.clone())
-            b_lat, b_pre = torch.nn.Parameter(torch.zeros(latent)), torch.nn.Parameter(geometric_median(x[:32768]))
-            opt = torch.optim.Adam([W_enc, b_lat, W_dec, b_pre], lr=lr_for(latent))
-            since = torch.zeros(latent, dtype=torch.int64)
+            model = build(latent, k)
+            since = torch.zeros(latent, dtype=torch.int64)  # samples since each latent fired
             t = time.perf_counter()
             for rows in order:
-                xb = x[rows]
-                pre = (xb - b_pre) @ W_enc.T + b_lat
-                vals, idx = pre.topk(k)
-                v = torch.zeros_like(pre).scatter(1, idx, torch.relu(vals))
-                x_hat = v @ W_dec + b_pre
-                loss = (x_hat - xb).pow(2).sum(1).mean()
-                fired = (v > 0).any(0)
+                fired = step(model, x[rows], since >= n // 10)
                 since = torch.where(fired, 0, since + len(rows))
-                dead = since >= n // 10
-                if dead.any():
-                    a_vals, a_idx = torch.where(dead, pre, -torch.inf).topk(min(d // 2, int(dead.sum())))
-                    e = (xb - x_hat).detach()
-                    e_hat = torch.zeros_like(pre).scatter(1, a_idx, torch.relu(a_vals)) @ W_dec
-                    loss = loss + (e_hat - e).pow(2).sum() / (e - e.mean(0)).pow(2).sum() / 32
-                opt.zero_grad()
-                loss.backward()
-                with torch.no_grad():
-                    W_dec.grad -= (W_dec.grad * W_dec).sum(1, keepdim=True) * W_dec
-                opt.step()
-                with torch.no_grad():
-                    W_dec /= W_dec.norm(dim=1, keepdim=True)
             seconds += time.perf_counter() - t
-
-            def rec(b, W_enc=W_enc, b_lat=b_lat, W_dec=W_dec, b_pre=b_pre, k=k):
-                pre = (b - b_pre) @ W_enc.T + b_lat
-                vals, idx = pre.topk(k)
-                return torch.zeros_like(pre).scatter(1, idx, torch.relu(vals)) @ W_dec + b_pre
-            fvus.append(fvu_of(x, rec))
+            fvus.append(fvu_of(x, lambda b, model=model: reconstruct(model, b)))
     return seconds, fvus
+
+
+def run_dense(x):
+    from voicesae_core.geometric_median import geometric_median
+    d = x.shape[1]
+    median = geometric_median(x[:32768])
+
+    def build(latent, k):
+        w = torch.randn(latent, d, generator=torch.Generator().manual_seed(0))
+        w /= w.norm(dim=1, keepdim=True)
+        p = [torch.nn.Parameter(t) for t in (w.clone(), torch.zeros(latent), w.clone(), median.clone())]
+        return p, torch.optim.Adam(p, lr=lr_for(latent)), k
+
+    def encode(model, xb):
+        (W_enc, b_lat, W_dec, b_pre), _, k = model
+        pre = (xb - b_pre) @ W_enc.T + b_lat
+        vals, idx = pre.topk(k)
+        return pre, torch.zeros_like(pre).scatter(1, idx, torch.relu(vals))
+
+    def step(model, xb, dead):
+        (W_enc, b_lat, W_dec, b_pre), opt, k = model
+        pre, v = encode(model, xb)
+        x_hat = v @ W_dec + b_pre
+        loss = (x_hat - xb).pow(2).sum(1).mean()
+        if dead.any():  # AuxK, as in voicesae_core.loss
+            a_vals, a_idx = torch.where(dead, pre, -torch.inf).topk(min(d // 2, int(dead.sum())))
+            e = (xb - x_hat).detach()
+            e_hat = torch.zeros_like(pre).scatter(1, a_idx, torch.relu(a_vals)) @ W_dec
+            loss = loss + (e_hat - e).pow(2).sum() / (e - e.mean(0)).pow(2).sum() / 32
+        opt.zero_grad()
+        loss.backward()
+        with torch.no_grad():
+            W_dec.grad -= (W_dec.grad * W_dec).sum(1, keepdim=True) * W_dec
+        opt.step()
+        with torch.no_grad():
+            W_dec /= W_dec.norm(dim=1, keepdim=True)
+        return (v > 0).any(0)
+
+    def reconstruct(model, b):
+        (_, _, W_dec, b_pre), _, _ = model
+        return encode(model, b)[1] @ W_dec + b_pre
+
+    return per_config(x, build, step, reconstruct)
 
 
 def run_sparsify(x):
     from sparsify import SparseCoder, SparseCoderConfig
-    n, d = x.shape
-    fvus, seconds = [], 0.0
-    order = batches(n)
-    for latent in LATENTS:
-        for k in KS:
-            torch.manual_seed(0)
-            sae = SparseCoder(d, SparseCoderConfig(num_latents=latent, k=k), device="cpu")
-            opt = torch.optim.Adam(sae.parameters(), lr=lr_for(latent))
-            since = torch.zeros(latent, dtype=torch.int64)
-            t = time.perf_counter()
-            for rows in order:
-                xb = x[rows]
-                out = sae(xb, dead_mask=since >= n // 10)
-                fired = torch.zeros(latent, dtype=torch.bool)
-                fired[out.latent_indices.flatten()] = True
-                since = torch.where(fired, 0, since + len(rows))
-                loss = out.fvu + out.auxk_loss / 32
-                opt.zero_grad()
-                loss.backward()
-                sae.remove_gradient_parallel_to_decoder_directions()
-                opt.step()
-                sae.set_decoder_norm_to_unit_norm()
-            seconds += time.perf_counter() - t
-            fvus.append(fvu_of(x, lambda b, sae=sae: sae(b).sae_out))
-    return seconds, fvus
+    d = x.shape[1]
+
+    def build(latent, k):
+        torch.manual_seed(0)
+        sae = SparseCoder(d, SparseCoderConfig(num_latents=latent, k=k), device="cpu")
+        return sae, torch.optim.Adam(sae.parameters(), lr=lr_for(latent))
+
+    def step(model, xb, dead):
+        sae, opt = model
+        out = sae(xb, dead_mask=dead)
+        loss = out.fvu + out.auxk_loss / 32
+        opt.zero_grad()
+        loss.backward()
+        sae.remove_gradient_parallel_to_decoder_directions()
+        opt.step()
+        sae.set_decoder_norm_to_unit_norm()
+        fired = torch.zeros(sae.num_latents, dtype=torch.bool)
+        fired[out.latent_indices.flatten()] = True
+        return fired
+
+    return per_config(x, build, step, lambda model, b: model[0](b).sae_out)
 
 
 def run_encoder_floor(x):
