@@ -13,7 +13,9 @@ PIP := $(BIN)/python -m pip --disable-pip-version-check
 PIN := -c requirements/constraints.txt
 DEPS := pyproject.toml requirements/constraints.txt
 
-.PHONY: test book bench lock clean
+PROFILE ?= full
+
+.PHONY: test book bench data lock clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -33,6 +35,13 @@ book: $(VENV)/.book-installed
 	rm -rf _build/html
 	$(BIN)/jupyter-book build . --warningiserror --keep-going
 	@echo "book: $(CURDIR)/_build/html/index.html"
+
+# The embedded default data (PROFILE=full: the paper's scale; PROFILE=quick: 5 %), validated
+# against the committed manifests in data_manifests/synthetic-$(PROFILE)/.
+data: $(VENV)/.test-installed
+	$(BIN)/python -m voicesae_core data generate --profile $(PROFILE) --data-dir data/synthetic/$(PROFILE) \
+	    --manifest-dir data/synthetic/$(PROFILE)/manifests
+	$(BIN)/python -m voicesae_core data validate data_manifests/synthetic-$(PROFILE)/*.json
 
 bench: $(VENV)/.bench-installed
 	$(BIN)/python bench/train_grid.py $(BENCH_ARGS)

@@ -53,14 +53,16 @@ def batches(n: int):
     return _batches(n, BATCH, 0, 0)
 
 
-def fvu_of(x: torch.Tensor, reconstruct) -> float:
+def fvu_of(x: torch.Tensor, reconstruct, total_var: float | None = None) -> float:
     """FVU over all of x, in float64, with reconstruct(batch) -> x_hat."""
     err = 0.0
     with torch.no_grad():
         for s in range(0, len(x), 16384):
             xb = x[s:s + 16384]
             err += float((xb.double() - reconstruct(xb).double()).pow(2).sum())
-    return err / float((x.double() - x.double().mean(0)).pow(2).sum())
+    if total_var is None:
+        total_var = float((x.double() - x.double().mean(0)).pow(2).sum())
+    return err / total_var
 
 
 # ---------------------------------------------------------------------------------- systems
@@ -72,7 +74,8 @@ def run_ours(x):
     # Metrics of train_grid itself are computed on a 2-row set so they cost nothing here.
     res = train_grid(x, configs, TrainConfig(epochs=1, batch_size=BATCH), eval_data=x[:2], quiet=True)
     seconds = time.perf_counter() - t
-    return seconds, [fvu_of(x, lambda b, m=m: m(b).x_hat) for m in res.models]
+    total_var = float((x.double() - x.double().mean(0)).pow(2).sum())
+    return seconds, [fvu_of(x, lambda b, m=m: m(b).x_hat, total_var) for m in res.models]
 
 
 def per_config(x, build, step, reconstruct):
@@ -82,6 +85,7 @@ def per_config(x, build, step, reconstruct):
     n = len(x)
     fvus, seconds = [], 0.0
     order = batches(n)
+    total_var = float((x.double() - x.double().mean(0)).pow(2).sum())
     for latent in LATENTS:
         for k in KS:
             model = build(latent, k)
@@ -91,7 +95,7 @@ def per_config(x, build, step, reconstruct):
                 fired = step(model, x[rows], since >= n // 10)
                 since = torch.where(fired, 0, since + len(rows))
             seconds += time.perf_counter() - t
-            fvus.append(fvu_of(x, lambda b, model=model: reconstruct(model, b)))
+            fvus.append(fvu_of(x, lambda b, model=model: reconstruct(model, b), total_var))
     return seconds, fvus
 
 

@@ -10,14 +10,19 @@ Modules, one concept each:
 * ``trainer``           ``train_grid``: a whole grid in one pass of the data, checkpointed
 * ``metrics``           FVU, normalised MSE, L0, dead latents, density, cosine
 * ``geometric_median``  b_pre's initialisation
+* ``manifest``          data manifests: validate, load (``load``), write (``write_manifest``)
+* ``synthetic``         the embedded default: a synthetic voice-embedding benchmark with planted truth
+* ``ground_truth``      that benchmark's planted feature directions and per-row activations
 """
 __version__ = "0.1.0"
 
 from .config import SAEConfig, TrainConfig, expand_grid  # noqa: E402
 from .errors import VoicesaeError  # noqa: E402
+from .manifest import Dataset, load, write_manifest  # noqa: E402
 from .metrics import Metrics, evaluate  # noqa: E402
 from .sae import SAEOutput, SparseAutoencoder  # noqa: E402
 from .trainer import GridResult, train_grid, train_sae  # noqa: E402
 
-__all__ = ["SAEConfig", "TrainConfig", "expand_grid", "VoicesaeError", "Metrics", "evaluate", "SAEOutput",
+__all__ = ["SAEConfig", "TrainConfig", "expand_grid", "VoicesaeError", "Dataset", "load", "write_manifest",
+           "Metrics", "evaluate", "SAEOutput",
            "SparseAutoencoder", "GridResult", "train_grid", "train_sae", "__version__"]

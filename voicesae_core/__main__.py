@@ -58,6 +58,28 @@ def main(argv: list[str] | None = None) -> int:
     e.add_argument("model", help="a saved SAE folder (cfg.json + model.safetensors)")
     e.add_argument("data")
 
+    data = sub.add_parser("data", help="datasets: generate the synthetic default, validate or write manifests")
+    dsub = data.add_subparsers(dest="data_command", required=True)
+    g = dsub.add_parser("generate", help="generate the synthetic benchmark and its manifests")
+    g.add_argument("--profile", choices=["quick", "full"], default="quick",
+                   help="quick (5 %% scale) or full (the paper's size); sets the folders below")
+    g.add_argument("--scale", type=float, default=None, help="overrides the profile's scale")
+    g.add_argument("--seed", type=int, default=0)
+    g.add_argument("--data-dir", default=None, help="default: data/synthetic/<profile>")
+    g.add_argument("--manifest-dir", default=None, help="default: data_manifests/synthetic-<profile>")
+    g.add_argument("--quiet", action="store_true")
+    v = dsub.add_parser("validate", help="validate manifests and their files")
+    v.add_argument("manifests", nargs="+")
+    w = dsub.add_parser("manifest", help="write a manifest for your own embeddings and metadata")
+    w.add_argument("--embeddings", required=True, help=".npy, .parquet (with an id column) or NeMo's .pkl")
+    w.add_argument("--metadata", required=True, help=".csv or .jsonl with an id column")
+    w.add_argument("--out", required=True, help="the manifest to write (.json)")
+    w.add_argument("--name", default=None)
+    w.add_argument("--description", default="")
+    w.add_argument("--column", action="append", default=[], metavar="NAME=MEANING",
+                   help="what a non-standard metadata column means (repeatable)")
+    w.add_argument("--normalization", default=None, help="e.g. 'l2 per row' or 'none'")
+
     args = ap.parse_args(argv)
     try:
         if args.command == "train-grid":
@@ -70,6 +92,8 @@ def main(argv: list[str] | None = None) -> int:
             result = train_grid(load_embeddings(args.data), configs, train, out_dir=args.out, eval_data=eval_data,
                                 quiet=args.quiet)
             print(result.out_dir / "results.csv")
+        elif args.command == "data":
+            return _data(args)
         else:
             from .metrics import evaluate
             from .sae import SparseAutoencoder
@@ -80,6 +104,34 @@ def main(argv: list[str] | None = None) -> int:
     except VoicesaeError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
+    return 0
+
+
+def _data(args) -> int:
+    from . import manifest, synthetic
+    if args.data_command == "generate":
+        scale = args.scale if args.scale is not None else synthetic.PROFILES[args.profile]
+        data_dir = args.data_dir or f"data/synthetic/{args.profile}"
+        manifest_dir = args.manifest_dir or f"data_manifests/synthetic-{args.profile}"
+        command = f"python -m voicesae_core data generate --profile {args.profile}" + (
+            f" --scale {args.scale}" if args.scale is not None else "") + f" --seed {args.seed}"
+        for p in synthetic.build(data_dir, manifest_dir, scale, args.seed, name=f"synthetic-{args.profile}",
+                                 quiet=args.quiet, command=command):
+            print(p)
+    elif args.data_command == "validate":
+        for m in args.manifests:
+            print(manifest.validate(m))
+    else:
+        columns = {}
+        for item in args.column:
+            name, sep, meaning = item.partition("=")
+            if not sep:
+                raise VoicesaeError(f"--column {item!r}: expected NAME=MEANING")
+            columns[name] = meaning
+        out = manifest.write_manifest(args.out, args.embeddings, args.metadata, name=args.name or Path(args.out).stem,
+                                      description=args.description, command="python -m voicesae_core data manifest",
+                                      columns=columns, normalization=args.normalization)
+        print(manifest.validate(out))
     return 0
 
 

@@ -296,8 +296,13 @@ def train_grid(data, configs: list[SAEConfig], train: TrainConfig = TrainConfig(
     gen = torch.Generator().manual_seed(train.data_seed)
     sample = x[torch.randperm(n, generator=gen)[: train.median_sample]]
     median = geometric_median(sample)
-    mean_sq_norm = float(x.double().pow(2).sum(1).mean())
-    data_mean = x.double().mean(0).to(device)
+    sum_x, sum_sq = torch.zeros(d, dtype=torch.float64), 0.0
+    for s in range(0, n, 65536):  # in chunks: no float64 copy of the whole data
+        chunk = x[s:s + 65536].double()
+        sum_x += chunk.sum(0)
+        sum_sq += float(chunk.pow(2).sum())
+    mean_sq_norm = sum_sq / n
+    data_mean = (sum_x / n).to(device)
     members = []
     for c in configs:
         scale = 1.0 / math.sqrt(mean_sq_norm) if c.normalize_input and mean_sq_norm > 0 else 1.0
