@@ -193,3 +193,24 @@ def test_readme_worked_example(tmp_path):
     np.save(tmp_path / "e.npy", np.zeros((6, 4), np.float32))
     r = subprocess.run(py + ["validate", "mine.json"], cwd=tmp_path, capture_output=True, text=True)
     assert r.returncode == 2 and r.stderr.startswith("error: ") and "sha256" in r.stderr
+
+
+def test_nemo_manifest_to_metadata_joins_nemo_pkl(tmp_path):
+    lines = [{"audio_filepath": f"/data/calls/spk{i // 2}/seg{i}.wav", "offset": 0, "duration": 5.0,
+              "label": f"spk{i // 2}", "language": "en", "split": "train"} for i in range(4)]
+    (tmp_path / "nemo.json").write_text("\n".join(json.dumps(r) for r in lines) + "\n")
+    manifest.metadata_from_nemo_manifest(tmp_path / "nemo.json", tmp_path / "m.csv")
+    x = np.arange(12, dtype=np.float32).reshape(4, 3)
+    with open(tmp_path / "e.pkl", "wb") as f:  # what NeMo's script writes: keys from the path
+        pickle.dump({"calls@spk1@seg3.wav": x[3], "calls@spk0@seg0.wav": x[0], "calls@spk0@seg1.wav": x[1],
+                     "calls@spk1@seg2.wav": x[2]}, f)
+    out = manifest.write_manifest(tmp_path / "d.json", tmp_path / "e.pkl", tmp_path / "m.csv", "nemo",
+                                  columns={"audio_filepath": "audio file", "offset": "s", "duration": "s",
+                                           "label": "NeMo label"})
+    np.testing.assert_array_equal(manifest.load(out).embeddings, x)
+    lines.append(dict(lines[0], offset=5.0))  # a second segment of the same file: NeMo would lose one
+    (tmp_path / "nemo.json").write_text("\n".join(json.dumps(r) for r in lines) + "\n")
+    with pytest.raises(VoicesaeError, match=r"nemo.json: line 5, field 'audio_filepath': NeMo's .pkl key "
+                                            r"'calls@spk0@seg0.wav' repeats line 1's"):
+        manifest.metadata_from_nemo_manifest(tmp_path / "nemo.json", tmp_path / "m2.csv")
+    assert not (tmp_path / "m2.csv").exists()

@@ -80,6 +80,10 @@ def main(argv: list[str] | None = None) -> int:
                    help="what a non-standard metadata column means (repeatable)")
     w.add_argument("--normalization", default=None, help="e.g. 'l2 per row' or 'none'")
 
+    nm = dsub.add_parser("nemo-metadata", help="metadata .csv for a NeMo manifest, with ids as NeMo's .pkl keys them")
+    nm.add_argument("nemo_manifest", help="the JSON-lines manifest given to extract_speaker_embeddings.py")
+    nm.add_argument("--out", required=True, help="the metadata .csv to write")
+
     args = ap.parse_args(argv)
     try:
         if args.command == "train-grid":
@@ -118,6 +122,8 @@ def _data(args) -> int:
         for p in synthetic.build(data_dir, manifest_dir, scale, args.seed, name=f"synthetic-{args.profile}",
                                  quiet=args.quiet, command=command):
             print(p)
+    elif args.data_command == "nemo-metadata":
+        print(manifest.metadata_from_nemo_manifest(args.nemo_manifest, args.out))
     elif args.data_command == "validate":
         for m in args.manifests:
             print(manifest.validate(m))

@@ -240,6 +240,46 @@ def validate(manifest_path: str | Path) -> str:
     return f"{manifest_path}: valid ({len(ds.metadata):,} rows, dimension {ds.embeddings.shape[1]})"
 
 
+# ------------------------------------------------------------------------------- NeMo
+
+def nemo_pkl_id(audio_filepath: str) -> str:
+    """The key NeMo's extract_speaker_embeddings.py gives a row in its .pkl: the last three
+    components of the audio path joined by '@' (e.g. 'spk1@call7@seg3.wav')."""
+    return "@".join(str(audio_filepath).split("/")[-3:])
+
+
+def metadata_from_nemo_manifest(nemo_manifest: str | Path, out: str | Path) -> Path:
+    """Write our metadata table (.csv) for a NeMo manifest (JSON lines with audio_filepath, ...):
+    ``id`` is the key NeMo's .pkl uses; every other field is kept as a column. Two rows with
+    the same key (several segments of one file) would overwrite each other in NeMo's .pkl:
+    that is an error here, naming both lines, rather than a silently lost row."""
+    path = Path(nemo_manifest)
+    rows, seen = [], {}
+    with open(path) as f:
+        for line_no, line in enumerate(f, 1):
+            if not line.strip():
+                continue
+            try:
+                row = json.loads(line)
+            except json.JSONDecodeError as e:
+                raise VoicesaeError(f"{path}: line {line_no}: not valid JSON ({e})") from None
+            if "audio_filepath" not in row:
+                raise VoicesaeError(f"{path}: line {line_no}, field 'audio_filepath': missing")
+            key = nemo_pkl_id(row["audio_filepath"])
+            if key in seen:
+                raise VoicesaeError(f"{path}: line {line_no}, field 'audio_filepath': NeMo's .pkl key {key!r} repeats "
+                                    f"line {seen[key]}'s, so NeMo keeps only one of their embeddings; give each "
+                                    "segment its own file, or use our extraction")
+            seen[key] = line_no
+            rows.append({"id": key, **row})
+    if not rows:
+        raise VoicesaeError(f"{path}: no rows")
+    out = Path(out)
+    with atomic_path(out) as tmp:
+        pd.DataFrame(rows).to_csv(tmp, index=False)
+    return out
+
+
 # ------------------------------------------------------------------------------- writing
 
 def _format_of(path: Path, kind: str) -> str:
