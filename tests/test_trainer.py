@@ -96,6 +96,20 @@ def test_auxk_revives_dead_latents(data):
     assert still_dead[1 / 32] < still_dead[0.0] / 1.5
 
 
+def test_relu_dead_latents_are_counted(data):
+    # The paper dropped ReLU + L1 for its dead latents, so ReLU models must count them too:
+    # latents whose bias keeps them below zero never fire and must be reported dead.
+    from voicesae_core.trainer import GridMember
+    x = torch.from_numpy(data)
+    cfg = SAEConfig(64, activation="relu", dead_after_samples=1000).resolved(x.shape[1], len(x))
+    m = GridMember(cfg, x.mean(0), 1.0, TrainConfig(), torch.device("cpu"), "numba")
+    with torch.no_grad():
+        m.sae.b_lat[:16] = -100.0
+    for s in range(0, len(x), 250):
+        m.step(x[s:s + 250])
+    assert m.dead()[:16].all() and not m.dead()[16:].all()
+
+
 def test_outputs_written_and_rerun_skips_training(data, tmp_path):
     cfgs = expand_grid([32], [3, 6])
     res = train_grid(data, cfgs, FAST, out_dir=tmp_path, quiet=True)

@@ -10,7 +10,9 @@ Two back ends, same results (``tests/test_kernels.py`` checks both against autog
 the dense model in ``sae.py``):
 
 * ``numba`` (CPU): parallel loops with float32 accumulators (so LLVM vectorises them); every
-  sum runs in a fixed order, so results do not depend on the thread count;
+  sum runs in a fixed order, so results do not depend on the thread count. Each kernel has a
+  single-threaded twin, used when the calling thread's numba thread count is 1 (the trainer's
+  worker threads, which each train their own models);
 * ``torch`` (any device; the CUDA path): gathers and ``index_add_``.
 
 Decoding uses ``torch.nn.functional.embedding_bag`` on both: it is a weighted sum of rows,

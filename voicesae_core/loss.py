@@ -31,6 +31,8 @@ class LossOutput(NamedTuple):
     """l1_coef * the L1 penalty (0 unless activation is relu)."""
     x_hat: torch.Tensor
     """The reconstruction."""
+    v: torch.Tensor
+    """The latents."""
 
 
 def sae_loss(sae: SparseAutoencoder, x: torch.Tensor, dead: torch.Tensor | None = None) -> LossOutput:
@@ -53,4 +55,4 @@ def sae_loss(sae: SparseAutoencoder, x: torch.Tensor, dead: torch.Tensor | None 
         denom = (e - e.mean(0)).pow(2).sum()
         if denom > 0:
             aux = cfg.aux_coef * (e_hat - e).pow(2).sum() / denom
-    return LossOutput(mse + aux + l1, mse, aux, l1, out.x_hat)
+    return LossOutput(mse + aux + l1, mse, aux, l1, out.x_hat, out.v)

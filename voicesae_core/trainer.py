@@ -91,22 +91,23 @@ class GridMember:
     def compute_grads(self, x: torch.Tensor) -> float:
         """Set every parameter's .grad to that of ``loss.sae_loss`` (with the dead mask after this
         batch's counter update) and return the summed squared error. TopK/BatchTopK: sparse."""
+        n = x.shape[0]
         if self.cfg.activation == "relu":
             for p in self.params:
                 p.grad = None
             out = sae_loss(self.sae, x)
             out.loss.backward()
+            self.since_fired = torch.where((out.v > 0).any(0), 0, self.since_fired + n)
             return float((out.x_hat.detach() - x).pow(2).sum())
         sae, cfg, be = self.sae, self.cfg, self.backend
-        n = x.shape[0]
         with torch.no_grad():
             xc = x - sae.b_pre
             z = torch.addmm(sae.b_lat, xc, sae.W_enc.T)
             if cfg.activation == "topk":
                 code = kernels.topk(z, cfg.k, be)
             else:
-                code, thr = kernels.batch_topk(z, cfg.k, be)
-                self._update_threshold(code, thr)
+                code, _ = kernels.batch_topk(z, cfg.k, be)
+                self._update_threshold(code)
             # grad_out = d mean_i ||x_hat_i - x_i||^2 / d x_hat = (2 / n) (x_hat - x)
             grad_out, sq_err = kernels.residual(kernels.decode(code, sae.W_dec), xc, 2.0 / n, be)
             grads = [torch.zeros_like(p) for p in self.params]
@@ -114,8 +115,9 @@ class GridMember:
             g_act = kernels.grad_act(code, sae.W_dec, grad_out, be)
             fired = kernels.accumulate_latent_grads(code, g_act, grad_out, xc, g_dec, g_enc, g_blat, be)
             self.since_fired = torch.where(fired > 0, 0, self.since_fired + n)
-            if cfg.aux_coef > 0 and bool(self.dead().any()):
-                self._aux_grads(z, xc, grad_out * (n / 2.0), self.dead(), grads)
+            dead = self.dead()
+            if cfg.aux_coef > 0 and bool(dead.any()):
+                self._aux_grads(z, xc, grad_out * (n / 2.0), dead, grads)
 
             # b_pre enters twice: + b_pre in the decoder, - b_pre before the encoder.
             g_bpre += grad_out.sum(0) - g_blat @ sae.W_enc
@@ -128,7 +130,8 @@ class GridMember:
         return self.since_fired >= self.cfg.dead_after_samples
 
     def _aux_grads(self, z, xc, diff, dead, grads):
-        """AuxK (see loss.py): dead latents' top k_aux pre-activations reconstruct e = x - x_hat."""
+        """AuxK (see loss.py): dead latents' top k_aux pre-activations reconstruct e = x - x_hat
+        (``diff`` is x_hat - x); adds their gradients into ``grads``."""
         cfg, sae, be = self.cfg, self.sae, self.backend
         dead_ids = dead.nonzero().squeeze(1)
         sub = kernels.topk(z[:, dead_ids], min(cfg.k_aux, dead_ids.numel()), be)
@@ -142,7 +145,7 @@ class GridMember:
         g_act = kernels.grad_act(code, sae.W_dec, grad_out, be)
         kernels.accumulate_latent_grads(code, g_act, grad_out, xc, g_dec, g_enc, g_blat, be)
 
-    def _update_threshold(self, code, thr):
+    def _update_threshold(self, code):
         """BatchTopK's inference threshold: the running mean of each batch's smallest kept
         positive activation (as in Bussmann et al. 2024)."""
         pos = code.act[code.act > 0]
