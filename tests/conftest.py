@@ -16,3 +16,20 @@ def planted(n: int, d: int = 48, n_features: int = 96, p: float = 0.04, noise: f
 @pytest.fixture(scope="session")
 def data():
     return planted(3000)
+
+
+@pytest.fixture(scope="session")
+def quick(tmp_path_factory):
+    """The synthetic benchmark's quick profile, generated afresh: {name: Dataset}."""
+    from voicesae_core import manifest, synthetic
+    d = tmp_path_factory.mktemp("quick")
+    paths = synthetic.build(d, d, scale=synthetic.PROFILES["quick"], seed=0, quiet=True)
+    return {p.stem: manifest.load(p) for p in paths}
+
+
+@pytest.fixture(scope="session")
+def quick_sae(quick):
+    """A TopK SAE (latent 100, K 10) trained for 2 epochs on the quick SAE training set."""
+    from voicesae_core import SAEConfig, TrainConfig, train_grid
+    return train_grid(quick["sae_train"].embeddings, [SAEConfig(100, 10)], TrainConfig(epochs=2, batch_size=1024),
+                      quiet=True).models[0]

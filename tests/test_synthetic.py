@@ -4,21 +4,13 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-import pytest
 from sklearn.linear_model import LogisticRegression
 
-from voicesae_core import manifest, synthetic
+from voicesae_core import synthetic
 from voicesae_core.files import sha256_file
 
 REPO = Path(__file__).resolve().parents[1]
 REF = REPO / "data_manifests" / "paper_reference"
-
-
-@pytest.fixture(scope="module")
-def quick(tmp_path_factory):
-    d = tmp_path_factory.mktemp("quick")
-    paths = synthetic.build(d, d, scale=synthetic.PROFILES["quick"], seed=0, quiet=True)
-    return {p.stem: manifest.load(p) for p in paths}
 
 
 def test_quick_profile_matches_the_committed_manifests(quick):

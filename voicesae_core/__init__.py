@@ -13,6 +13,8 @@ Modules, one concept each:
 * ``manifest``          data manifests: validate, load (``load``), write (``write_manifest``)
 * ``synthetic``         the embedded default: a synthetic voice-embedding benchmark with planted truth
 * ``ground_truth``      that benchmark's planted feature directions and per-row activations
+* ``probe``             feature identification: the latent phi for a label, scored alone (Figs. 2-3)
+* ``steering``          Eqs. 1-3: switch phi off/on, relative similarity delta_s (Tables III-IV)
 """
 __version__ = "0.1.0"
 

@@ -1,0 +1,62 @@
+"""Steering: Eqs. 1-3 against a hand computation, and the effect on planted data."""
+import numpy as np
+import pytest
+import torch
+
+from voicesae_core import SAEConfig, SparseAutoencoder, steering
+
+
+def tiny():
+    sae = SparseAutoencoder(SAEConfig(3, 3, d_in=2))
+    with torch.no_grad():
+        sae.W_enc.copy_(torch.tensor([[1.0, 0.0], [0.0, 1.0], [1.0, 1.0]]))
+        sae.W_dec.copy_(torch.tensor([[1.0, 0.0], [0.0, 1.0], [0.6, 0.8]]))
+        sae.b_pre.copy_(torch.tensor([0.1, -0.1]))
+    return sae.eval()
+
+
+def test_eqs_1_to_3_by_hand():
+    sae = tiny()
+    x = np.array([[1.1, 0.9], [0.4, 2.1]], np.float32)  # row 0 positive, row 1 negative
+    positive = np.array([True, False])
+    # By hand: v = ReLU(TopK(W_enc (x - b_pre))); row 0: x - b_pre = (1, 1) -> v = (1, 1, 2)
+    # row 1: (0.3, 2.2) -> v = (0.3, 2.2, 2.5). Steer latent phi = 2 with a_phi = 1:
+    v_tilde = np.array([[1.0, 1.0, -1.0], [0.3, 2.2, 1.0]])  # Eq. 1 for row 0, Eq. 2 for row 1
+    W_dec, b_pre = sae.W_dec.detach().numpy(), sae.b_pre.detach().numpy()
+    expected = v_tilde @ W_dec + b_pre
+    np.testing.assert_allclose(steering.steer(sae, x, 2, positive, a_phi=1.0), expected, atol=1e-6)
+    np.testing.assert_allclose(steering.reconstruct(sae, x), np.array([[1, 1, 2], [0.3, 2.2, 2.5]]) @ W_dec + b_pre,
+                               atol=1e-6)
+    c_pos, c_neg = np.array([1.0, 0.0]), np.array([0.0, 1.0])
+    cos = lambda a, b: a @ b / np.linalg.norm(a) / np.linalg.norm(b)  # noqa: E731
+    want = [cos(e, c_pos) - cos(e, c_neg) for e in expected]
+    np.testing.assert_allclose(steering.delta_s(expected, c_pos, c_neg), want, atol=1e-6)
+
+
+def test_experiment_centroids_are_of_reconstructed_training_embeddings():
+    sae = tiny()
+    rng = np.random.default_rng(0)
+    x_train = rng.uniform(0.2, 2.0, (20, 2)).astype(np.float32)
+    y_train = np.arange(20) % 2 == 0
+    x_test = rng.uniform(0.2, 2.0, (6, 2)).astype(np.float32)
+    y_test = np.arange(6) < 3
+    r = steering.steering_experiment(sae, x_train, y_train, x_test, y_test, phi=2, a_phi=1.0)
+    eps = steering.reconstruct(sae, x_train)
+    np.testing.assert_allclose(r.c_pos, eps[y_train].mean(0), atol=1e-6)
+    np.testing.assert_allclose(r.c_neg, eps[~y_train].mean(0), atol=1e-6)
+    np.testing.assert_allclose(r.delta_after, steering.delta_s(steering.steer(sae, x_test, 2, y_test), r.c_pos, r.c_neg))
+    means = r.means()
+    assert means["positive"][0] == pytest.approx(r.delta_before[:3].mean())
+    assert means["negative"][1] == pytest.approx(r.delta_after[3:].mean())
+
+
+def test_steering_the_planted_spanish_latent_moves_both_classes(quick, quick_sae):
+    from voicesae_core import probe
+    lang, sae = quick["language"], quick_sae
+    train, test = lang.split("train"), lang.split("test")
+    y_tr, y_te = (train.metadata.language == "es").to_numpy(), (test.metadata.language == "es").to_numpy()
+    phi = probe.identify(sae, train.embeddings, y_tr, test.embeddings, y_te).phi
+    means = steering.steering_experiment(sae, train.embeddings, y_tr, test.embeddings, y_te, phi).means()
+    (sp_before, sp_after), (en_before, en_after) = means["positive"], means["negative"]
+    assert sp_before > 0 > en_before  # before: each class nearer its own centroid
+    assert sp_after < 0 < en_after  # after: the sign flips, as in the paper's Table III
