@@ -52,3 +52,20 @@ def test_on_planted_data_the_probe_finds_the_planted_spanish_direction(quick, qu
     cosines = sae.W_dec.detach().numpy() @ spanish
     assert int(np.argmax(cosines)) == r.phi and cosines[r.phi] > 0.6  # the latent IS the planted feature
     assert r.scores.precision > 0.9 and r.scores.recall > 0.6
+
+
+def test_grid_table_and_paper_reference(quick):
+    from voicesae_core import TrainConfig, expand_grid, paper_reference, train_grid
+    lang = quick["language"]
+    train, test = lang.split("train"), lang.split("test")
+    models = train_grid(quick["sae_train"].embeddings[:8000], expand_grid([40, 60], [4, 8]),
+                        TrainConfig(epochs=1, batch_size=1000), quiet=True).models
+    table = probe.identify_grid(models, train.embeddings, train.metadata.language == "es", test.embeddings,
+                                test.metadata.language == "es", "spanish")
+    assert list(table.latent_dim) == [40, 40, 60, 60] and list(table.k) == [4, 8, 4, 8]
+    grid = probe.as_grid(table, "precision")
+    assert list(grid.columns) == ["k4", "k8"] and grid.loc[60, "k8"] == 100 * table.precision.iloc[3]
+    paper = paper_reference.grid("language", "recall")
+    assert paper.loc[200, "k20"] == 95.4 and paper.shape == (6, 7)
+    diff = paper_reference.difference(paper * 0 + 50, paper)
+    assert diff.loc[100, "k5"] == 50 - 84.2

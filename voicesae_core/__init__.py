@@ -15,6 +15,8 @@ Modules, one concept each:
 * ``ground_truth``      that benchmark's planted feature directions and per-row activations
 * ``probe``             feature identification: the latent phi for a label, scored alone (Figs. 2-3)
 * ``steering``          Eqs. 1-3: switch phi off/on, relative similarity delta_s (Tables III-IV)
+* ``splitting``         follow a label's latents across latent sizes: flows and splits (Fig. 4)
+* ``paper_reference``   the paper's published grids, to show beside ours
 """
 __version__ = "0.1.0"
 

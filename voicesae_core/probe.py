@@ -11,6 +11,7 @@ import warnings
 from typing import NamedTuple
 
 import numpy as np
+import pandas as pd
 import torch
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.linear_model import LogisticRegression
@@ -96,3 +97,20 @@ def identify(sae: SparseAutoencoder, x_train, y_train, x_test, y_test, what: str
     phi = int(ranking[0])
     predicted = v_test[:, phi] > 0
     return ProbeResult(phi, ranking, weights, scores(y_test, predicted), predicted, int((v_train[:, phi] > 0).sum()))
+
+
+def identify_grid(models: list[SparseAutoencoder], x_train, y_train, x_test, y_test, what: str = "label") -> pd.DataFrame:
+    """``identify`` for every model: one row per model with latent_dim, k, phi and the scores."""
+    rows = []
+    for m in models:
+        r = identify(m, x_train, y_train, x_test, y_test, what)
+        rows.append({"name": m.cfg.name, "latent_dim": m.cfg.latent_dim, "k": m.cfg.k, "phi": r.phi,
+                     **r.scores._asdict(), "fires_in_train": r.fires_in_train})
+    return pd.DataFrame(rows)
+
+
+def as_grid(table: pd.DataFrame, value: str, percent: bool = True) -> pd.DataFrame:
+    """A latent_dim x K grid of one column (like Figs. 2-3: rows latent_dim, columns k5, k10, ...)."""
+    grid = table.pivot(index="latent_dim", columns="k", values=value) * (100 if percent else 1)
+    grid.columns = [f"k{k}" for k in grid.columns]
+    return grid

@@ -1,0 +1,30 @@
+"""The paper's published numbers (data_manifests/paper_reference/), to show beside ours."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+
+from .errors import VoicesaeError
+
+FOLDER = Path(__file__).resolve().parents[1] / "data_manifests" / "paper_reference"
+GRIDS = {("language", "precision"): "fig2_language_precision.csv", ("language", "recall"): "fig2_language_recall.csv",
+         ("music", "precision"): "fig3_music_precision.csv", ("music", "recall"): "fig3_music_recall.csv"}
+
+
+def grid(feature: str, metric: str, folder: str | Path = FOLDER) -> pd.DataFrame:
+    """Fig. 2 (feature='language') or Fig. 3 ('music'), metric 'precision' or 'recall', in percent:
+    rows latent_dim, columns k5..k35."""
+    try:
+        name = GRIDS[(feature, metric)]
+    except KeyError:
+        raise VoicesaeError(f"paper_reference.grid: no published grid for {feature!r} / {metric!r}") from None
+    path = Path(folder) / name
+    if not path.is_file():
+        raise VoicesaeError(f"{path}: missing (the paper's numbers are copied into data_manifests/paper_reference/)")
+    return pd.read_csv(path, index_col="latent_dim")
+
+
+def difference(ours: pd.DataFrame, paper: pd.DataFrame) -> pd.DataFrame:
+    """ours - paper on the cells both have (NaN elsewhere)."""
+    return ours.sub(paper).reindex(index=paper.index.union(ours.index), columns=paper.columns)
