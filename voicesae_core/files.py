@@ -10,6 +10,8 @@ from pathlib import Path
 
 import numpy as np
 
+from .errors import VoicesaeError
+
 
 @contextlib.contextmanager
 def atomic_path(path: str | os.PathLike):
@@ -30,6 +32,14 @@ def atomic_path(path: str | os.PathLike):
     finally:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)
+
+
+def read_json(path: str | os.PathLike):
+    """Parse a JSON file; a file that is not JSON is a VoicesaeError naming it."""
+    try:
+        return json.loads(Path(path).read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        raise VoicesaeError(f"{path}: not valid JSON ({e})") from None
 
 
 def write_json(path: str | os.PathLike, obj) -> None:

@@ -26,7 +26,7 @@ import numpy as np
 import pandas as pd
 
 from .errors import VoicesaeError
-from .files import atomic_path, sha256_file
+from .files import atomic_path, read_json, sha256_file
 
 SCHEMA = json.loads((Path(__file__).with_name("manifest_schema.json")).read_text())
 STANDARD_COLUMNS = ("id", "speaker", "language", "gender", "is_music", "split")
@@ -147,10 +147,7 @@ def read_manifest(path: str | Path) -> dict:
     path = Path(path)
     if not path.is_file():
         raise VoicesaeError(f"{path}: no such manifest")
-    try:
-        manifest = json.loads(path.read_text())
-    except (json.JSONDecodeError, UnicodeDecodeError) as e:
-        raise VoicesaeError(f"{path}: not valid JSON ({e})") from None
+    manifest = read_json(path)
     errors = sorted(jsonschema.Draft202012Validator(SCHEMA).iter_errors(manifest), key=lambda e: list(e.path))
     if errors:
         e = errors[0]

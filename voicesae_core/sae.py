@@ -28,7 +28,7 @@ from torch import nn
 from . import __version__, kernels
 from .config import SAEConfig
 from .errors import VoicesaeError
-from .files import atomic_path, write_json
+from .files import atomic_path, read_json, write_json
 
 FORMAT = "voicesae.sae"
 FORMAT_VERSION = 1
@@ -163,10 +163,7 @@ class SparseAutoencoder(nn.Module):
         for p in (cfg_path, st_path):
             if not p.is_file():
                 raise VoicesaeError(f"{p}: missing (a saved SAE is a folder with cfg.json and model.safetensors)")
-        try:
-            meta = json.loads(cfg_path.read_text())
-        except (json.JSONDecodeError, UnicodeDecodeError) as e:
-            raise VoicesaeError(f"{cfg_path}: not valid JSON ({e})") from None
+        meta = read_json(cfg_path)
         if not isinstance(meta, dict) or meta.get("format") != FORMAT:
             raise VoicesaeError(f"{cfg_path}: field 'format' is {meta.get('format') if isinstance(meta, dict) else None!r}, "
                                 f"expected {FORMAT!r}: not a voicesae SAE")
