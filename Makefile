@@ -15,7 +15,7 @@ DEPS := pyproject.toml requirements/constraints.txt
 
 PROFILE ?= full
 
-.PHONY: test book bench data lock clean
+.PHONY: test book bench data notebooks lock clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -28,7 +28,8 @@ $(VENV)/.%-installed: $(DEPS) $(VENV)/.torch-2.13.0
 	$(PIP) install --quiet $(PIN) -e '.[$*]'
 	touch $@
 
-test: $(VENV)/.test-installed
+# The tests execute the notebooks too, so they need the book extra.
+test: $(VENV)/.test-installed $(VENV)/.book-installed
 	$(BIN)/python -m pytest
 
 book: $(VENV)/.book-installed
@@ -42,6 +43,11 @@ data: $(VENV)/.test-installed
 	$(BIN)/python -m voicesae_core data generate --profile $(PROFILE) --data-dir data/synthetic/$(PROFILE) \
 	    --manifest-dir data/synthetic/$(PROFILE)/manifests
 	$(BIN)/python -m voicesae_core data validate data_manifests/synthetic-$(PROFILE)/*.json
+
+# The paper's analyses: every notebook, executed in order by papermill, on the embedded default
+# (or pass parameters: make notebooks NOTEBOOK_ARGS="-p ks '[5,20]'"). Output: out/$(PROFILE)/.
+notebooks: $(VENV)/.book-installed
+	$(BIN)/python -m voicesae_core notebooks --profile $(PROFILE) --output-dir out/$(PROFILE) $(NOTEBOOK_ARGS)
 
 bench: $(VENV)/.bench-installed
 	$(BIN)/python bench/train_grid.py $(BENCH_ARGS)

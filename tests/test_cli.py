@@ -38,3 +38,16 @@ def test_errors_are_one_line(tmp_path):
     assert not (tmp_path / "g").exists()
     r = run("train-grid", str(tmp_path / "bad.npy"), "--out", str(tmp_path / "g"), "--latent-dims", "8", "--ks", "20")
     assert r.returncode == 2 and "K=20 must be between 1 and latent_dim=8" in r.stderr
+
+
+def test_notebooks_command_runs_one_notebook_and_names_bad_ones(tmp_path):
+    r = run("notebooks", "--profile", "quick", "--output-dir", str(tmp_path / "o"), "--only", "01_data", "--quiet")
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.strip() == str(tmp_path / "o" / "notebooks" / "01_data.ipynb")
+    assert (tmp_path / "o" / "tables" / "table1_language_dataset.csv").is_file()
+    r = run("notebooks", "--output-dir", str(tmp_path / "o"), "--only", "06_nope", "--quiet")
+    assert r.returncode == 2 and "06_nope.py: no such notebook source" in r.stderr
+    r = run("notebooks", "--profile", "quick", "--output-dir", str(tmp_path / "o"), "--only", "01_data", "--quiet",
+            "-p", "language_manifest", str(tmp_path / "missing.json"))
+    assert r.returncode == 2 and r.stderr.strip().splitlines()[-1].startswith("error: notebook 01_data failed")
+    assert "missing.json: no such manifest" in r.stderr

@@ -69,3 +69,37 @@ def test_grid_table_and_paper_reference(quick):
     assert paper.loc[200, "k20"] == 95.4 and paper.shape == (6, 7)
     diff = paper_reference.difference(paper * 0 + 50, paper)
     assert diff.loc[100, "k5"] == 50 - 84.2
+
+
+def test_error_table_and_summary_hand_made():
+    import pandas as pd
+    y = np.array([1, 1, 1, 0, 0, 0], bool)
+    pred = np.array([1, 0, 0, 1, 0, 1], bool)
+    r = probe.ProbeResult(0, np.arange(2), np.zeros(2), probe.scores(y, pred), pred, 3)
+    meta = pd.DataFrame({"id": list("abcdef"), "native_spanish": [0, 0, 0, 1, 0, 0], "code_mixed": [0, 1, 0, 0, 0, 0]})
+    errors = probe.error_table(r, y, meta)
+    assert errors["id"].tolist() == ["b", "c", "d", "f"]
+    assert errors["error"].tolist() == ["false negative", "false negative", "false positive", "false positive"]
+    s = probe.error_summary(errors, ["native_spanish", "code_mixed"])
+    assert s.loc["false positive", "rows"] == 2 and s.loc["false positive", "% native_spanish"] == 50.0
+    assert s.loc["false negative", "% code_mixed"] == 50.0 and s.loc["false negative", "% native_spanish"] == 0.0
+    with pytest.raises(VoicesaeError, match=r"no column\(s\) \['accent'\]"):
+        probe.error_summary(errors, ["accent"])
+    with pytest.raises(VoicesaeError, match="same test rows"):
+        probe.error_table(r, y[:5], meta)
+
+
+def test_a_latent_that_never_fires_is_flagged_not_silent():
+    # K = 1, latents read the axes. In training the positives' largest axis is 2 (so phi = 2); on
+    # the test split nobody's largest axis is 2, so phi never fires there: the grid table says so.
+    y = np.arange(40) % 2 == 0
+    x_train = np.zeros((40, 4), np.float32)
+    x_train[y, 2], x_train[~y, 0] = 1.0, 1.0
+    x_test = np.zeros((40, 4), np.float32)
+    x_test[y, 1], x_test[~y, 0] = 1.0, 1.0
+    table = probe.identify_grid([hand_built()], x_train, y, x_test, y, "label")
+    assert table.loc[0, "phi"] == 2 and table.loc[0, "tp"] + table.loc[0, "fp"] == 0
+    assert table.loc[0, "note"] == "phi never fires on the test split (precision undefined, shown as 0)"
+    r = probe.identify(hand_built(), x_train, y, x_train, y, "label")
+    assert probe.note(r) == "" and r.scores.precision == 1.0
+    assert probe.note(r._replace(fires_in_train=0)) == "phi never fires on the training split"

@@ -1,8 +1,9 @@
 """Feature splitting on hand-built SAEs where the Spanish latent splits by construction."""
 import numpy as np
+import pytest
 import torch
 
-from voicesae_core import SAEConfig, SparseAutoencoder
+from voicesae_core import SAEConfig, SparseAutoencoder, VoicesaeError
 from voicesae_core import splitting
 from voicesae_core.splitting import NONE
 
@@ -61,3 +62,59 @@ def test_no_split_when_the_feature_stays_whole():
     x_test, _ = data(25, 1)
     res = splitting.follow([a, b], x_train, np.char.startswith(g_train, "es"), x_test)
     assert res.splits == [] and res.flows[0][(0, 1)] == 50
+
+
+def test_sankey_links_conserve_counts_per_group():
+    eye = np.eye(6)
+    small = built(eye[[0, 3, 4, 5]], eye[[0, 3, 4, 5]])
+    big = built(eye[[1, 3, 5, 4, 2]], [eye[0] + eye[1], eye[3], eye[5], eye[4], eye[0] + eye[2]])
+    x_train, g_train = data(40, 0)
+    x_test, g_test = data(25, 1)
+    res = splitting.follow([small, big, big], x_train, np.char.startswith(g_train, "es"), x_test)
+    links = splitting.sankey_links(res, g_test)
+    assert set(links.step) == {0, 1}
+    for step, part in links.groupby("step"):
+        assert part["count"].sum() == len(x_test)  # every sample flows once per step
+        for g in set(g_test):  # ... and so does every group
+            assert part[part.group == g]["count"].sum() == (g_test == g).sum()
+    # What flows into a node at one step flows out of it at the next.
+    inflow = links[links.step == 0].groupby("target")["count"].sum()
+    outflow = links[links.step == 1].groupby("source")["count"].sum()
+    assert inflow.to_dict() == outflow.to_dict()
+    spanish_f = links[(links.step == 0) & (links.group == "es_f")]
+    assert spanish_f[["source", "target", "count"]].values.tolist() == [[0, 0, 25]]
+    nodes = splitting.node_table(res, g_test)
+    assert nodes.loc[(5, 4), "es_m"] == 25 and nodes.loc[(5, 4)].sum() == 25
+    assert nodes.groupby(level="latent_dim").sum().sum(axis=1).eq(len(x_test)).all()
+    table = splitting.split_table(res)
+    assert sorted(table.child) == [0, 4] and (table.parent == 0).all()
+    with pytest.raises(VoicesaeError, match="3 group labels for 100 test samples"):
+        splitting.sankey_links(res, g_test[:3])
+
+
+def test_hierarchy_specific_rule_finds_children_the_largest_activation_hides():
+    # The big SAE keeps a whole-Spanish latent (0, reading axis 0 strongly) beside a Spanish-female
+    # (1) and a Spanish-male (2) latent: the parent fires on every Spanish sample, each child on
+    # one gender, with a smaller activation than the parent's.
+    eye = np.eye(6)
+    small = built(eye[[0, 3, 4, 5]], eye[[0, 3, 4, 5]])
+    big = built([2 * eye[0], 0.5 * eye[1], 0.5 * eye[2], eye[3], eye[4], eye[5]],
+                [eye[0], eye[0] + eye[1], eye[0] + eye[2], eye[3], eye[4], eye[5]])
+    big.cfg = SAEConfig(6, 3, d_in=6)  # K = 3: parent and child both fire
+    with torch.no_grad():
+        big.b_lat.fill_(-0.2)  # and the small noise on other axes does not
+    x_train, g_train = data(40, 0)
+    x_test, g_test = data(25, 1)
+    y_train = np.char.startswith(g_train, "es")
+    specific = splitting.follow([small, big], x_train, y_train, x_test)
+    assert sorted(specific.label_latents[1]) == [0, 1, 2]
+    f = specific.flows[0]
+    assert f[(0, 1)] == 25 and f[(0, 2)] == 25 and (0, 0) not in f  # each gender to its child
+    assert [(s.parent, sorted(s.children)) for s in specific.splits] == [(0, [1, 2])]
+    largest = splitting.follow([small, big], x_train, y_train, x_test, rule="activation")
+    assert largest.flows[0][(0, 0)] == 50 and not largest.splits  # the parent's activation wins
+    firing = splitting.firing_table(specific, g_test)
+    assert firing.loc[(6, 0)].to_dict() == {"en_f": 0, "en_m": 0, "es_f": 25, "es_m": 25}  # co-firing kept
+    assert firing.loc[(6, 2), "es_m"] == 25 and firing.loc[(6, 2), "es_f"] == 0
+    with pytest.raises(VoicesaeError, match="rule must be"):
+        splitting.follow([small, big], x_train, y_train, x_test, rule="biggest")

@@ -15,6 +15,14 @@ def tiny():
     return sae.eval()
 
 
+def toy_split(seed):
+    """20 training rows (alternating classes) and 6 test rows (3 positive, then 3 negative)."""
+    rng = np.random.default_rng(seed)
+    x_train = rng.uniform(0.2, 2.0, (20, 2)).astype(np.float32)
+    x_test = rng.uniform(0.2, 2.0, (6, 2)).astype(np.float32)
+    return x_train, np.arange(20) % 2 == 0, x_test, np.arange(6) < 3
+
+
 def test_eqs_1_to_3_by_hand():
     sae = tiny()
     x = np.array([[1.1, 0.9], [0.4, 2.1]], np.float32)  # row 0 positive, row 1 negative
@@ -34,12 +42,7 @@ def test_eqs_1_to_3_by_hand():
 
 
 def test_experiment_centroids_are_of_reconstructed_training_embeddings():
-    sae = tiny()
-    rng = np.random.default_rng(0)
-    x_train = rng.uniform(0.2, 2.0, (20, 2)).astype(np.float32)
-    y_train = np.arange(20) % 2 == 0
-    x_test = rng.uniform(0.2, 2.0, (6, 2)).astype(np.float32)
-    y_test = np.arange(6) < 3
+    sae, (x_train, y_train, x_test, y_test) = tiny(), toy_split(0)
     r = steering.steering_experiment(sae, x_train, y_train, x_test, y_test, phi=2, a_phi=1.0)
     eps = steering.reconstruct(sae, x_train)
     np.testing.assert_allclose(r.c_pos, eps[y_train].mean(0), atol=1e-6)
@@ -60,3 +63,24 @@ def test_steering_the_planted_spanish_latent_moves_both_classes(quick, quick_sae
     (sp_before, sp_after), (en_before, en_after) = means["positive"], means["negative"]
     assert sp_before > 0 > en_before  # before: each class nearer its own centroid
     assert sp_after < 0 < en_after  # after: the sign flips, as in the paper's Table III
+
+
+def test_means_table_and_sweep_by_hand():
+    sae, (x_train, y_train, x_test, y_test) = tiny(), toy_split(1)
+    r = steering.steering_experiment(sae, x_train, y_train, x_test, y_test, phi=2, a_phi=1.0)
+    t = steering.means_table(r, "Spanish", "English")
+    assert t.loc["Spanish", "delta_s_after"] == pytest.approx(r.delta_after[:3].mean())
+    assert t.loc["English", "delta_s_before"] == pytest.approx(r.delta_before[3:].mean())
+    sweep = steering.sweep(sae, x_train, y_train, x_test, y_test, 2, [0.0, 1.0, 3.0])
+    row = sweep.set_index("a_phi").loc[1.0]
+    assert row["positive_mean_after"] == pytest.approx(t.loc["Spanish", "delta_s_after"])
+    assert row["negative_now_positive_pct"] == pytest.approx(100 * (r.delta_after[3:] > 0).mean())
+    # a_phi = 0 only zeroes the latent: by hand, decode v with v_2 = 0 for every row.
+    v = np.maximum(0, (x_test - sae.b_pre.detach().numpy()) @ sae.W_enc.detach().numpy().T)
+    v[:, 2] = 0
+    eps0 = v @ sae.W_dec.detach().numpy() + sae.b_pre.detach().numpy()
+    d0 = steering.delta_s(eps0, r.c_pos, r.c_neg)
+    zero = sweep.set_index("a_phi").loc[0.0]
+    assert zero["positive_mean_after"] == pytest.approx(d0[:3].mean(), abs=1e-6)
+    assert zero["negative_mean_after"] == pytest.approx(d0[3:].mean(), abs=1e-6)
+    assert (sweep["positive_mean_before"] == r.delta_before[:3].mean()).all()

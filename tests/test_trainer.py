@@ -203,3 +203,20 @@ def test_corrupt_and_foreign_checkpoints_refused(data, tmp_path):
     save_file({"a": torch.zeros(2)}, str(tmp_path / CHECKPOINT), metadata={"state": '{"format": "other"}'})
     with pytest.raises(VoicesaeError, match="not a voicesae grid checkpoint"):
         train_grid(data[:500], cfgs, FAST, out_dir=tmp_path, quiet=True)
+
+
+def test_load_grid_returns_the_models_and_names_every_missing_one(tmp_path, data):
+    from voicesae_core.trainer import load_grid
+    configs = expand_grid([32, 48], [4])
+    result = train_grid(data[:512], configs, TrainConfig(epochs=1, batch_size=256), out_dir=tmp_path, quiet=True)
+    loaded = load_grid(tmp_path, list(reversed(configs)))
+    assert [m.cfg.name for m in loaded] == [c.name for c in reversed(configs)]
+    assert torch.equal(loaded[1].W_dec, result.models[0].W_dec)
+    wanted = expand_grid([32, 48, 64], [4, 8])
+    with pytest.raises(VoicesaeError, match=r"no trained model for 4 of the 6 grid configurations: "
+                                            r"\['L32_k8_topk_s0', 'L48_k8_topk_s0', 'L64_k4_topk_s0', 'L64_k8_topk_s0'\]"):
+        load_grid(tmp_path, wanted)
+    (tmp_path / "models" / "L48_k4_topk_s0").rename(tmp_path / "models" / "tmp")
+    (tmp_path / "models" / "L32_k4_topk_s0").rename(tmp_path / "models" / "L48_k4_topk_s0")
+    with pytest.raises(VoicesaeError, match="holds L32_k4_topk_s0, not L48_k4_topk_s0"):
+        load_grid(tmp_path, [configs[1]])

@@ -13,10 +13,13 @@ Modules, one concept each:
 * ``manifest``          data manifests: validate, load (``load``), write (``write_manifest``)
 * ``synthetic``         the embedded default: a synthetic voice-embedding benchmark with planted truth
 * ``ground_truth``      that benchmark's planted feature directions and per-row activations
+* ``labels``            a binary label task (train/test, positive/negative) from a manifest's column
 * ``probe``             feature identification: the latent phi for a label, scored alone (Figs. 2-3)
 * ``steering``          Eqs. 1-3: switch phi off/on, relative similarity delta_s (Tables III-IV)
 * ``splitting``         follow a label's latents across latent sizes: flows and splits (Fig. 4)
-* ``paper_reference``   the paper's published grids, to show beside ours
+* ``paper_reference``   the paper's published grids and tables, to show beside ours
+* ``plots``             the notebooks' figures (needs the ``book`` extra: matplotlib, seaborn, plotly)
+* ``pipeline``          run the notebooks in order: jupytext -> papermill, shared parameters
 """
 __version__ = "0.1.0"
 

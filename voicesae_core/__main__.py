@@ -1,4 +1,4 @@
-"""Command line: ``python -m voicesae_core train-grid ...`` and ``python -m voicesae_core evaluate ...``.
+"""Command line: ``python -m voicesae_core train-grid|evaluate|data|notebooks ...``.
 
 Every bad input ends with one line, ``error: <what and where>``, and exit status 2.
 """
@@ -84,6 +84,14 @@ def main(argv: list[str] | None = None) -> int:
     nm.add_argument("nemo_manifest", help="the JSON-lines manifest given to extract_speaker_embeddings.py")
     nm.add_argument("--out", required=True, help="the metadata .csv to write")
 
+    nb = sub.add_parser("notebooks", help="run the paper's notebooks (jupytext -> papermill) in order")
+    nb.add_argument("--profile", choices=["quick", "full"], default="full", help="the embedded default's size")
+    nb.add_argument("--output-dir", default=None, help="default: out/<profile>")
+    nb.add_argument("--only", default=None, help="comma-separated notebook names (default: all, in order)")
+    nb.add_argument("-p", "--parameter", nargs=2, action="append", default=[], metavar=("NAME", "VALUE"),
+                    help="a notebook parameter; VALUE is JSON where it parses (e.g. -p ks '[5,20]')")
+    nb.add_argument("--quiet", action="store_true")
+
     args = ap.parse_args(argv)
     try:
         if args.command == "train-grid":
@@ -98,6 +106,13 @@ def main(argv: list[str] | None = None) -> int:
             print(result.out_dir / "results.csv")
         elif args.command == "data":
             return _data(args)
+        elif args.command == "notebooks":
+            from . import pipeline
+
+            params = {"profile": args.profile, **pipeline.parse_parameters(args.parameter)}
+            names = args.only.split(",") if args.only else None
+            for path in pipeline.run(params, args.output_dir or f"out/{args.profile}", names, quiet=args.quiet):
+                print(path)
         else:
             from .metrics import evaluate
             from .sae import SparseAutoencoder

@@ -14,14 +14,14 @@ from .errors import VoicesaeError
 
 
 @contextlib.contextmanager
-def atomic_path(path: str | os.PathLike):
+def atomic_path(path: str | os.PathLike, suffix: str = ".tmp"):
     """Yield a temporary path beside ``path``; rename it onto ``path`` only if the block succeeds.
 
     A crash or exception mid-write leaves the old file (or nothing) in place, never half a file.
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=suffix, dir=path.parent)
     os.close(fd)
     try:
         yield Path(tmp)
@@ -46,6 +46,13 @@ def write_json(path: str | os.PathLike, obj) -> None:
     """Write ``obj`` as indented JSON, atomically."""
     with atomic_path(path) as tmp:
         tmp.write_text(json.dumps(obj, indent=2, sort_keys=True) + "\n")
+
+
+def write_csv(path: str | os.PathLike, table, index: bool = True) -> Path:
+    """Write a pandas table as CSV, atomically; returns the path."""
+    with atomic_path(path) as tmp:
+        table.to_csv(tmp, index=index, lineterminator="\n")
+    return Path(path)
 
 
 def sha256_file(path: str | os.PathLike, chunk: int = 1 << 22) -> str:

@@ -28,3 +28,28 @@ def grid(feature: str, metric: str, folder: str | Path = FOLDER) -> pd.DataFrame
 def difference(ours: pd.DataFrame, paper: pd.DataFrame) -> pd.DataFrame:
     """ours - paper on the cells both have (NaN elsewhere)."""
     return ours.sub(paper).reindex(index=paper.index.union(ours.index), columns=paper.columns)
+
+
+STEERING = {"language": "table3_language_steering.csv", "music": "table4_music_steering.csv"}
+DATASETS = {"language": "table1_language_dataset.csv", "music": "table2_music_dataset.csv"}
+
+
+def _table(name: str, folder, index: str) -> pd.DataFrame:
+    path = Path(folder) / name
+    if not path.is_file():
+        raise VoicesaeError(f"{path}: missing (the paper's numbers are copied into data_manifests/paper_reference/)")
+    return pd.read_csv(path, index_col=index)
+
+
+def steering(feature: str, folder: str | Path = FOLDER) -> pd.DataFrame:
+    """Table III (feature='language') or IV ('music'): mean delta_s per class before/after steering."""
+    if feature not in STEERING:
+        raise VoicesaeError(f"paper_reference.steering: no published table for {feature!r}")
+    return _table(STEERING[feature], folder, "samples")
+
+
+def dataset(feature: str, folder: str | Path = FOLDER) -> pd.DataFrame:
+    """Table I (feature='language') or II ('music'): the labelled feature set's sizes."""
+    if feature not in DATASETS:
+        raise VoicesaeError(f"paper_reference.dataset: no published table for {feature!r}")
+    return _table(DATASETS[feature], folder, "group" if feature == "language" else "class")

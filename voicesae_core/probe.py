@@ -15,6 +15,7 @@ import pandas as pd
 import torch
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.linear_model import LogisticRegression
+from tqdm.auto import tqdm
 
 from .errors import VoicesaeError
 from .sae import SparseAutoencoder
@@ -99,14 +100,54 @@ def identify(sae: SparseAutoencoder, x_train, y_train, x_test, y_test, what: str
     return ProbeResult(phi, ranking, weights, scores(y_test, predicted), predicted, int((v_train[:, phi] > 0).sum()))
 
 
+def note(result: ProbeResult) -> str:
+    """Why a probe result is degenerate ('' when it is not): phi never fires, or fires on every row."""
+    s = result.scores
+    if result.fires_in_train == 0:
+        return "phi never fires on the training split"
+    if s.tp + s.fp == 0:
+        return "phi never fires on the test split (precision undefined, shown as 0)"
+    if s.fn + s.tn == 0:
+        return "phi fires on every test row"
+    return ""
+
+
 def identify_grid(models: list[SparseAutoencoder], x_train, y_train, x_test, y_test, what: str = "label") -> pd.DataFrame:
-    """``identify`` for every model: one row per model with latent_dim, k, phi and the scores."""
+    """``identify`` for every model: one row per model with latent_dim, k, phi, the scores and a ``note``
+    saying when the chosen latent is degenerate (see ``note``)."""
+    y_train = _check_labels(y_train, "train", what)
+    y_test = _check_labels(y_test, "test", what)
     rows = []
-    for m in models:
+    for m in tqdm(models, desc=f"probe {what}", unit="SAE", disable=len(models) < 8, leave=False):
         r = identify(m, x_train, y_train, x_test, y_test, what)
         rows.append({"name": m.cfg.name, "latent_dim": m.cfg.latent_dim, "k": m.cfg.k, "phi": r.phi,
-                     **r.scores._asdict(), "fires_in_train": r.fires_in_train})
+                     **r.scores._asdict(), "fires_in_train": r.fires_in_train, "note": note(r)})
     return pd.DataFrame(rows)
+
+
+def error_table(result: ProbeResult, y_test, meta_test: pd.DataFrame) -> pd.DataFrame:
+    """The test rows the single latent gets wrong, with their metadata: column ``error`` is
+    'false positive' or 'false negative' (the paper's error analysis, Section V-A1)."""
+    y = np.asarray(y_test, bool)
+    if len(y) != len(meta_test) or len(y) != len(result.predicted):
+        raise VoicesaeError(f"error_table: {len(y)} labels, {len(meta_test)} metadata rows and "
+                            f"{len(result.predicted)} predictions must be the same test rows")
+    kind = np.where(result.predicted & ~y, "false positive", np.where(~result.predicted & y, "false negative", ""))
+    wrong = kind != ""
+    return meta_test[wrong].assign(error=kind[wrong]).reset_index(drop=True)
+
+
+def error_summary(errors: pd.DataFrame, flags: list[str]) -> pd.DataFrame:
+    """Per error kind: how many rows, and the share (percent) with each 0/1 metadata flag set."""
+    missing = [f for f in flags if f not in errors.columns]
+    if missing:
+        raise VoicesaeError(f"error_summary: the metadata has no column(s) {missing} (present: {list(errors.columns)})")
+    rows = []
+    for kind in ("false positive", "false negative"):
+        part = errors[errors["error"] == kind]
+        rows.append({"error": kind, "rows": len(part),
+                     **{f"% {f}": (100.0 * part[f].astype(float).mean() if len(part) else float("nan")) for f in flags}})
+    return pd.DataFrame(rows).set_index("error")
 
 
 def as_grid(table: pd.DataFrame, value: str, percent: bool = True) -> pd.DataFrame:

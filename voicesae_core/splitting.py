@@ -1,10 +1,17 @@
 """Feature splitting (Section V-B, Fig. 4): follow a label's latent(s) as the latent size grows.
 
-For SAEs of one K and growing latent_dim, each model's *label latents* are the latents that
-carry the label: positive logistic-regression weight, firing mostly on positive training
-samples (precision >= ``min_precision``) and on at least ``min_share`` of them. Every test
-sample is then assigned, at each size, to the label latent with the largest activation on it,
-or to "none" when no label latent fires. Following the samples from one size to the next gives
+For SAEs of one K and growing latent_dim, each model's *label latents* are the probe's latent
+phi (the one the paper follows: "the predominant Spanish index"), whatever its precision, and
+the other latents that carry the label: positive logistic-regression weight, firing mostly on
+positive training samples (precision >= ``min_precision``) and on at least ``min_share`` of them.
+
+Every test sample is then assigned, at each size, to one label latent that fires on it, or to
+"none" when none fires. Which one, when several fire: by default (``rule="specific"``) the most
+specific, i.e. the one that fires on the fewest training samples. Features can form a hierarchy
+(a Spanish latent that keeps firing beside new Spanish-male and Spanish-female latents); the
+narrow child then says more about the sample, and the parent keeps the samples no child claims.
+``rule="activation"`` takes the largest activation instead. ``fires`` records every label latent
+that fires, for the co-firing table. Following the samples from one size to the next gives
 flows (a Sankey diagram), which conserve counts by construction: each sample is in exactly one
 node per size.
 
@@ -17,7 +24,9 @@ from __future__ import annotations
 from typing import NamedTuple
 
 import numpy as np
+import pandas as pd
 
+from .errors import VoicesaeError
 from .probe import encode, fit_probe
 from .sae import SparseAutoencoder
 
@@ -44,30 +53,40 @@ class SplitAnalysis(NamedTuple):
     flows: list[dict]
     """Per consecutive pair of sizes, {(from_latent, to_latent): count} over all test samples."""
     splits: list[Split]
+    fires: list[np.ndarray] | None = None
+    """Per size, (n_test, len(label_latents)) bool: which label latents fire on each test sample."""
 
 
 def label_latents(v_train: np.ndarray, y_train, min_precision: float = 0.9, min_share: float = 0.05,
                   max_latents: int = 8) -> list[int]:
-    """The latents that carry a label (see module doc), strongest probe weight first."""
+    """phi and the other latents that carry a label (see module doc), strongest probe weight first."""
     y = np.asarray(y_train, bool)
     weights = fit_probe(v_train, y)
     fires = v_train > 0
     out = []
-    for latent in np.argsort(-weights, kind="stable"):
+    for rank, latent in enumerate(np.argsort(-weights, kind="stable")):
         if weights[latent] <= 0 or len(out) == max_latents:
             break
         n_fire = fires[:, latent].sum()
-        if n_fire and (fires[y, latent].sum() / n_fire) >= min_precision and fires[y, latent].mean() >= min_share:
+        if rank == 0 and n_fire:  # phi, the probe's latent: the label's latent by definition (Fig. 4)
+            out.append(int(latent))
+        elif n_fire and (fires[y, latent].sum() / n_fire) >= min_precision and fires[y, latent].mean() >= min_share:
             out.append(int(latent))
     return out
 
 
-def assign(v: np.ndarray, latents: list[int]) -> np.ndarray:
-    """Each row's label latent with the largest activation, or NONE when none fires."""
+def assign(v: np.ndarray, latents: list[int], breadth=None) -> np.ndarray:
+    """Each row's label latent, or NONE when none fires: among those firing, the one with the
+    smallest ``breadth`` (e.g. training firing counts; ties: the earlier in ``latents``), or with
+    the largest activation when ``breadth`` is None."""
     if not latents:
         return np.full(len(v), NONE)
     acts = v[:, latents]
-    best = np.argmax(acts, axis=1)
+    if breadth is None:
+        best = np.argmax(acts, axis=1)
+    else:
+        key = np.where(acts > 0, np.asarray(breadth, float)[None, :], np.inf)
+        best = np.argmin(key, axis=1)
     return np.where(acts.max(1) > 0, np.asarray(latents)[best], NONE)
 
 
@@ -78,15 +97,20 @@ def flows(a: np.ndarray, b: np.ndarray) -> dict[tuple[int, int], int]:
 
 
 def follow(models: list[SparseAutoencoder], x_train, y_train, x_test, min_precision: float = 0.9,
-           min_share: float = 0.05, min_child_share: float = 0.2) -> SplitAnalysis:
-    """Follow the label latent(s) across ``models`` (one K, any order of latent_dim)."""
+           min_share: float = 0.05, min_child_share: float = 0.2, rule: str = "specific") -> SplitAnalysis:
+    """Follow the label latent(s) across ``models`` (one K, any order of latent_dim); see the module doc."""
+    if rule not in ("specific", "activation"):
+        raise VoicesaeError(f"follow: rule must be 'specific' or 'activation', not {rule!r}")
     models = sorted(models, key=lambda m: m.cfg.latent_dim)
     dims = [m.cfg.latent_dim for m in models]
-    chosen, columns = [], []
+    chosen, columns, fires = [], [], []
     for m in models:
-        latents = label_latents(encode(m, x_train), y_train, min_precision, min_share)
+        v_train, v_test = encode(m, x_train), encode(m, x_test)
+        latents = label_latents(v_train, y_train, min_precision, min_share)
         chosen.append(latents)
-        columns.append(assign(encode(m, x_test), latents))
+        breadth = (v_train[:, latents] > 0).sum(0) if rule == "specific" else None
+        columns.append(assign(v_test, latents, breadth))
+        fires.append(v_test[:, latents] > 0)
     assignment = np.stack(columns, 1) if columns else np.zeros((len(x_test), 0), int)
     all_flows, splits = [], []
     for i in range(len(models) - 1):
@@ -102,4 +126,62 @@ def follow(models: list[SparseAutoencoder], x_train, y_train, x_test, min_precis
                 cos = tuple(float(w_parent @ models[i + 1].W_dec[q].detach().numpy()) for q, _ in kids)
                 splits.append(Split(dims[i], parent, dims[i + 1], tuple(q for q, _ in kids),
                                     tuple(s for _, s in kids), cos))
-    return SplitAnalysis(dims, chosen, assignment, all_flows, splits)
+    return SplitAnalysis(dims, chosen, assignment, all_flows, splits, fires)
+
+
+def node_label(latent_dim: int, latent: int) -> str:
+    """How a Sankey node is named: 'L300 #60', or 'L300 none' for the no-label-latent node."""
+    return f"L{latent_dim} none" if latent == NONE else f"L{latent_dim} #{latent}"
+
+
+def sankey_links(analysis: SplitAnalysis, groups) -> pd.DataFrame:
+    """The Sankey diagram's links, one row per (step, source, target, group) with its sample count.
+
+    ``groups``: a label per test sample (e.g. 'Spanish female'), so each flow is drawn per group.
+    Counts are taken from ``analysis.assignment``, so at every step they sum to the number of test
+    samples and each node's inflow equals its outflow.
+    """
+    groups = np.asarray(groups).astype(str)
+    a = analysis.assignment
+    if len(groups) != len(a):
+        raise VoicesaeError(f"sankey_links: {len(groups)} group labels for {len(a)} test samples")
+    rows = []
+    for i in range(a.shape[1] - 1):
+        keys, counts = np.unique(np.stack([a[:, i].astype(str), a[:, i + 1].astype(str), groups], 1), axis=0,
+                                 return_counts=True)
+        for (p, q, g), c in zip(keys, counts):
+            rows.append({"step": i, "source_dim": analysis.latent_dims[i], "source": int(p),
+                         "target_dim": analysis.latent_dims[i + 1], "target": int(q), "group": g, "count": int(c)})
+    return pd.DataFrame(rows, columns=["step", "source_dim", "source", "target_dim", "target", "group", "count"])
+
+
+def node_table(analysis: SplitAnalysis, groups) -> pd.DataFrame:
+    """Samples per node (size x latent) and group: who fires on each label latent at each size."""
+    groups = np.asarray(groups).astype(str)
+    rows = []
+    for i, dim in enumerate(analysis.latent_dims):
+        keys, counts = np.unique(np.stack([analysis.assignment[:, i].astype(str), groups], 1), axis=0, return_counts=True)
+        rows += [{"latent_dim": dim, "latent": int(n), "group": g, "count": int(c)} for (n, g), c in zip(keys, counts)]
+    return (pd.DataFrame(rows).pivot_table(index=["latent_dim", "latent"], columns="group", values="count", fill_value=0)
+            .astype(int))
+
+
+def firing_table(analysis: SplitAnalysis, groups) -> pd.DataFrame:
+    """Per size and label latent, on how many test samples of each group it fires (not exclusive:
+    a sample counts for every label latent that fires on it)."""
+    groups = np.asarray(groups).astype(str)
+    names = sorted(set(groups))
+    rows = []
+    for dim, latents, fires in zip(analysis.latent_dims, analysis.label_latents, analysis.fires):
+        for j, latent in enumerate(latents):
+            rows.append({"latent_dim": dim, "latent": latent, **{g: int(fires[groups == g, j].sum()) for g in names}})
+    return pd.DataFrame(rows, columns=["latent_dim", "latent", *names]).set_index(["latent_dim", "latent"])
+
+
+def split_table(analysis: SplitAnalysis) -> pd.DataFrame:
+    """The detected splits, one row per (parent, child)."""
+    rows = [{"latent_dim": s.latent_dim, "parent": s.parent, "next_latent_dim": s.next_latent_dim, "child": c,
+             "share_of_parent": round(share, 4), "decoder_cosine": round(cos, 4)}
+            for s in analysis.splits for c, share, cos in zip(s.children, s.shares, s.decoder_cosines)]
+    return pd.DataFrame(rows, columns=["latent_dim", "parent", "next_latent_dim", "child", "share_of_parent",
+                                       "decoder_cosine"])

@@ -17,6 +17,7 @@ from __future__ import annotations
 from typing import NamedTuple
 
 import numpy as np
+import pandas as pd
 import torch
 
 from .sae import SparseAutoencoder
@@ -76,3 +77,28 @@ def steering_experiment(sae: SparseAutoencoder, x_train, y_train, x_test, y_test
     before = delta_s(reconstruct(sae, x_test), c_pos, c_neg)
     after = delta_s(steer(sae, x_test, phi, y_test, a_phi), c_pos, c_neg)
     return SteeringResult(before, after, y_test, c_pos, c_neg)
+
+
+def means_table(result: SteeringResult, positive: str, negative: str) -> pd.DataFrame:
+    """Tables III/IV: mean delta_s per class (rows named ``positive``/``negative``), before and after."""
+    m = result.means()
+    return pd.DataFrame({"delta_s_before": [m["positive"][0], m["negative"][0]],
+                         "delta_s_after": [m["positive"][1], m["negative"][1]]},
+                        index=pd.Index([positive, negative], name="samples"))
+
+
+def sweep(sae: SparseAutoencoder, x_train, y_train, x_test, y_test, phi: int, a_phis) -> pd.DataFrame:
+    """The dose-response of steering: per a_phi, the mean delta_s of each class after steering and the
+    share of samples whose delta_s changed sign (positive samples now closer to c_neg, and vice versa).
+    a_phi = 0 only zeroes the latent."""
+    rows = []
+    for a in a_phis:
+        r = steering_experiment(sae, x_train, y_train, x_test, y_test, phi, float(a))
+        p = r.positive
+        rows.append({"a_phi": float(a), "positive_mean_before": float(r.delta_before[p].mean()),
+                     "positive_mean_after": float(r.delta_after[p].mean()),
+                     "negative_mean_before": float(r.delta_before[~p].mean()),
+                     "negative_mean_after": float(r.delta_after[~p].mean()),
+                     "positive_now_negative_pct": 100.0 * float((r.delta_after[p] < 0).mean()),
+                     "negative_now_positive_pct": 100.0 * float((r.delta_after[~p] > 0).mean())})
+    return pd.DataFrame(rows)

@@ -396,3 +396,22 @@ def _write_table(path: Path, rows: list[dict]) -> None:
 def train_sae(data, cfg: SAEConfig, train: TrainConfig = TrainConfig(), **kwargs) -> SparseAutoencoder:
     """Train a single SAE: a grid of one."""
     return train_grid(data, [cfg], train, **kwargs).models[0]
+
+
+def load_grid(out_dir: str | Path, configs: list[SAEConfig]) -> list[SparseAutoencoder]:
+    """The trained models of ``configs`` from a grid folder written by ``train_grid``, in config order.
+
+    A missing model is one error listing every absent name, not a silent gap in a figure.
+    """
+    out = Path(out_dir)
+    names = [c.name for c in configs]
+    missing = [n for n in names if not (out / "models" / n / "model.safetensors").is_file()]
+    if missing:
+        raise VoicesaeError(f"{out / 'models'}: no trained model for {len(missing)} of the {len(names)} grid "
+                            f"configurations: {missing[:6]}{' ...' if len(missing) > 6 else ''}; train them first "
+                            "(notebook 02_train_grid, or python -m voicesae_core train-grid)")
+    models = [SparseAutoencoder.load(out / "models" / n) for n in names]
+    for c, m in zip(configs, models):
+        if (m.cfg.latent_dim, m.cfg.k, m.cfg.activation, m.cfg.seed) != (c.latent_dim, c.k, c.activation, c.seed):
+            raise VoicesaeError(f"{out / 'models' / c.name}: holds {m.cfg.name}, not {c.name}")
+    return models

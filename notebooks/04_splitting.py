@@ -1,0 +1,122 @@
+# ---
+# jupyter:
+#   jupytext:
+#     formats: py:percent
+#     text_representation:
+#       extension: .py
+#       format_name: percent
+#   kernelspec:
+#     display_name: Python 3
+#     language: python
+#     name: python3
+# ---
+
+# %% [markdown]
+# # 4. Feature splitting (Section V-B, Fig. 4)
+#
+# The paper's recall grid (Fig. 2b) has two regimes: above some latent size the single Spanish
+# latent loses most *male* Spanish speakers. Following the Spanish latent at K = 20 across latent
+# sizes, it finds one latent at 100 and 200, which at 300 splits into a Spanish-male and a
+# Spanish-female latent.
+#
+# Here, for a fixed K and growing latent dimension (`voicesae_core.splitting.follow`): at each
+# size the *Spanish latents* are those with a positive probe weight that fire mostly on Spanish
+# training samples (the probe's own latent $\phi$ always counts). Each test sample is assigned to
+# one Spanish latent that fires on it, or to "none": by default the most *specific* one (firing
+# on the fewest training samples), so that when a general Spanish latent keeps firing beside new
+# Spanish-male and Spanish-female latents (a hierarchy), the samples show up under the children;
+# `rule = "activation"` assigns by the largest activation instead. Following the samples of each group (English/Spanish x female/male) from one size to
+# the next gives the flows of the Sankey diagram; a *split* is a latent whose samples divide
+# between two or more latents at the next size. Parents and children are also linked by the
+# cosine of their decoder directions.
+
+# %% tags=["parameters"]
+profile = "full"
+output_dir = "out/full"  # reads the grid trained by 02_train_grid from output_dir/grid
+language_manifest = ""
+latent_dims = [100, 200, 300, 400, 500, 600]
+k = 20  # Fig. 4 of the paper uses K 20
+seed = 0
+activation = "topk"
+language_column = "language"
+language_positive = "es"
+language_negative = "en"
+language_names = ["Spanish", "English"]
+group_column = "gender"  # each flow is drawn per (language, this column)
+min_precision = 0.9  # a label latent fires mostly on positive training samples ...
+min_share = 0.05  # ... and on at least this share of them
+min_child_share = 0.2  # a split: each child takes at least this share of the samples of the parent
+rule = "specific"  # which firing Spanish latent a sample is assigned to: specific or activation
+
+# %%
+from pathlib import Path
+
+import numpy as np
+import plotly.io as pio
+from myst_nb import glue
+
+from voicesae_core import expand_grid, labels, manifest, pipeline, plots, splitting
+from voicesae_core.files import write_csv
+from voicesae_core.trainer import load_grid
+
+pio.renderers.default = "notebook"  # plotly.js inline in the notebook: works offline and in the book
+tables, figures = Path(output_dir) / "tables", Path(output_dir) / "figures"
+models = load_grid(Path(output_dir) / "grid", expand_grid(latent_dims, [k], [activation], [seed]))
+ds = manifest.load(pipeline.manifest_path("language", profile, language_manifest))
+manifest.require_columns(ds, [group_column])
+t = labels.task(ds, language_column, language_positive, language_negative,
+                name=f"{language_names[0]} vs {language_names[1]}")
+groups = np.where(t.y_test, language_names[0], language_names[1]) + " " + t.meta_test[group_column].astype(str).to_numpy()
+
+# %%
+analysis = splitting.follow(models, t.x_train, t.y_train, t.x_test, min_precision, min_share, min_child_share, rule)
+for dim, found in zip(analysis.latent_dims, analysis.label_latents):
+    print(f"latent {dim}: {language_names[0]} latents {found if found else 'none found'}")
+links = splitting.sankey_links(analysis, groups)
+nodes = splitting.node_table(analysis, groups)
+splits = splitting.split_table(analysis)
+firing = splitting.firing_table(analysis, groups)
+write_csv(tables / f"splitting_k{k}_firing.csv", firing)
+glue("splitting_firing", firing, display=False)
+write_csv(tables / f"splitting_k{k}_links.csv", links, index=False)
+write_csv(tables / f"splitting_k{k}_nodes.csv", nodes)
+write_csv(tables / f"splitting_k{k}_splits.csv", splits, index=False)
+glue("splitting_nodes", nodes, display=False)
+glue("splitting_splits", splits, display=False)
+nodes
+
+# %% [markdown]
+# Which Spanish latents *fire* on the test samples of each group (a sample counts once for every
+# latent that fires on it, so a general latent and its children both show):
+
+# %%
+firing
+
+# %% [markdown]
+# ## Detected splits
+# One row per (parent, child): the share of the parent's test samples the child takes, and the
+# cosine between their decoder directions.
+
+# %%
+if splits.empty:
+    print(f"no split detected at K={k} over latent sizes {analysis.latent_dims}")
+splits
+
+# %% [markdown]
+# ## Fig. 4: where the samples of each group go as the latent grows
+# Node heights are sample counts (every test sample is in exactly one node per size, so the
+# flows conserve counts); "none": no Spanish latent fires.
+
+# %%
+if len(analysis.latent_dims) < 2:
+    raise ValueError(f"splitting needs at least two latent sizes, got {analysis.latent_dims}")
+fig = plots.alluvial(links, analysis.latent_dims, analysis.label_latents,
+                     f"TopK={k}: the {language_names[0]} latent(s) across latent sizes")
+plots.save(fig, figures, f"fig4_splitting_k{k}")
+glue("fig4", fig, display=False)
+
+# %% [markdown]
+# The same flows, interactive (hover for counts):
+
+# %%
+plots.sankey(links, f"TopK={k}: samples per {language_names[0]} latent").show()

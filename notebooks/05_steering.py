@@ -1,0 +1,121 @@
+# ---
+# jupyter:
+#   jupytext:
+#     formats: py:percent
+#     text_representation:
+#       extension: .py
+#       format_name: percent
+#   kernelspec:
+#     display_name: Python 3
+#     language: python
+#     name: python3
+# ---
+
+# %% [markdown]
+# # 5. Feature steering (Sections III-D and V-C, Figs. 5-6, Tables III-IV)
+#
+# For the latent $\phi$ identified in one SAE (the paper: latent 200, K 20), switch it off for
+# positive samples and on for negative ones, decode, and measure how much closer each
+# reconstruction is to the positive centroid than to the negative one:
+#
+# $$\tilde v_\phi = -a_\phi \ \text{(positive samples, Eq. 1)}, \qquad \tilde v_\phi = +a_\phi \ \text{(negative samples, Eq. 2)}$$
+# $$\delta_s(\mathbf{x}) = s(\mathbf{x}, \hat\epsilon^{(+)}) - s(\mathbf{x}, \hat\epsilon^{(-)}), \quad \mathbf{x} \in \{\epsilon, \tilde\epsilon\} \quad \text{(Eq. 3)}$$
+#
+# with $s$ the cosine similarity and $\hat\epsilon^{(\pm)}$ the centroids of the SAE-reconstructed
+# *training* embeddings of each class. The paper uses $a_\phi = 1$; we also sweep it.
+
+# %% tags=["parameters"]
+profile = "full"
+output_dir = "out/full"  # reads the grid trained by 02_train_grid from output_dir/grid
+language_manifest = ""
+music_manifest = ""
+features = ["language", "music"]
+latent_dim = 200
+k = 20
+seed = 0
+activation = "topk"
+a_phi = 1.0
+a_phi_sweep = [0.0, 0.25, 0.5, 1.0, 2.0, 4.0, 8.0]
+language_column = "language"
+language_positive = "es"
+language_negative = "en"
+language_names = ["Spanish", "English"]
+music_column = "is_music"
+music_positive = 1
+music_negative = 0
+music_names = ["music", "voice"]
+
+# %%
+from pathlib import Path
+
+import pandas as pd
+from myst_nb import glue
+
+from voicesae_core import expand_grid, labels, manifest, paper_reference, pipeline, plots, probe, steering
+from voicesae_core.files import write_csv
+from voicesae_core.trainer import load_grid
+
+tables, figures = Path(output_dir) / "tables", Path(output_dir) / "figures"
+sae = load_grid(Path(output_dir) / "grid", expand_grid([latent_dim], [k], [activation], [seed]))[0]
+spec = {"language": (language_manifest, language_column, language_positive, language_negative, language_names, "5", "III"),
+        "music": (music_manifest, music_column, music_positive, music_negative, music_names, "6", "IV")}
+
+# %%
+results = {}
+for feature in features:
+    path, column, positive, negative, names, fig_no, table_no = spec[feature]
+    ds = manifest.load(pipeline.manifest_path(feature, profile, path))
+    t = labels.task(ds, column, positive, negative, name=f"{names[0]} vs {names[1]}")
+    found = probe.identify(sae, t.x_train, t.y_train, t.x_test, t.y_test, t.name)
+    if found.fires_in_train == 0:
+        print(f"warning: {t.name}: latent {found.phi} never fires on the training split; steering it is still "
+              "defined (Eqs. 1-2 set it), but it is not a feature of this SAE")
+    print(f"{t.name}: phi = {found.phi} (precision {100 * found.scores.precision:.1f} %, "
+          f"recall {100 * found.scores.recall:.1f} %)")
+    results[feature] = (t, found, steering.steering_experiment(sae, t.x_train, t.y_train, t.x_test, t.y_test,
+                                                               found.phi, a_phi))
+
+# %% [markdown]
+# ## Figs. 5 and 6: $\delta_s$ before and after steering
+
+# %%
+for feature, (t, found, r) in results.items():
+    names, fig_no = spec[feature][4], spec[feature][5]
+    fig = plots.delta_s_histograms(r, names[0], names[1])
+    fig.suptitle(f"Fig. {fig_no} ({t.name}, latent {latent_dim}, K {k}, phi {found.phi}, a_phi {a_phi:g})",
+                 fontsize=10, y=1.03)
+    plots.save(fig, figures, f"fig{fig_no}_steering_{feature}")
+    glue(f"fig{fig_no}", fig, display=False)
+
+# %% [markdown]
+# ## Tables III and IV: mean $\delta_s$, ours beside the paper's
+# The paper's values come from its private data and its own SAE; what should carry over is the
+# sign change (each class moves toward the other centroid), not the magnitudes.
+
+# %%
+for feature, (t, found, r) in results.items():
+    names, table_no = spec[feature][4], spec[feature][6]
+    ours = steering.means_table(r, names[0], names[1])
+    paper = paper_reference.steering(feature)
+    paper.index = ours.index  # same classes, in the same order (positive, negative)
+    both = pd.concat({"ours": ours, "paper": paper}, axis=1).round(3)
+    write_csv(tables / f"table{table_no.lower()}_steering_{feature}.csv", both)
+    glue(f"table{table_no.lower()}", both, display=False)
+    print(f"Table {table_no}: {t.name}")
+    display(both)
+
+# %% [markdown]
+# ## Dose-response: sweeping $a_\phi$
+# The mean $\delta_s$ after steering, and the share of samples whose $\delta_s$ changed sign, as
+# $a_\phi$ grows ($a_\phi = 0$ only zeroes the latent).
+
+# %%
+for feature, (t, found, r) in results.items():
+    names = spec[feature][4]
+    table = steering.sweep(sae, t.x_train, t.y_train, t.x_test, t.y_test, found.phi, a_phi_sweep)
+    write_csv(tables / f"steering_sweep_{feature}.csv", table, index=False)
+    fig = plots.sweep_plot(table, names[0], names[1])
+    fig.axes[0].set_title(f"{t.name}: latent {found.phi} of L{latent_dim} K{k}", fontsize=10)
+    plots.save(fig, figures, f"steering_sweep_{feature}")
+    glue(f"sweep_{feature}", fig, display=False)
+    display(table.round(3))

@@ -1,0 +1,41 @@
+"""The paper's published numbers, as transcribed into data_manifests/paper_reference/."""
+import pytest
+
+from voicesae_core import VoicesaeError, paper_reference
+
+
+def test_grids_have_the_papers_shape_and_known_cells():
+    for feature in ("language", "music"):
+        for metric in ("precision", "recall"):
+            g = paper_reference.grid(feature, metric)
+            assert list(g.index) == [100, 200, 300, 400, 500, 600]
+            assert list(g.columns) == [f"k{k}" for k in range(5, 40, 5)]
+            assert ((g >= 0) & (g <= 100)).all().all()
+    assert paper_reference.grid("language", "recall").loc[200, "k20"] == 95.4  # Fig. 2b, the text's model
+    assert paper_reference.grid("music", "precision").loc[200, "k20"] == 99.0
+
+
+def test_tables():
+    t3 = paper_reference.steering("language")
+    assert t3.loc["spanish", "delta_s_after"] == -0.52 and t3.loc["english", "delta_s_before"] == -0.091
+    t4 = paper_reference.steering("music")
+    assert t4.loc["music", "delta_s_before"] == 0.505
+    t1 = paper_reference.dataset("language")
+    assert t1[["train", "test"]].values.sum() == 1171 + 800
+    assert paper_reference.dataset("music").loc["music", "test"] == 200
+
+
+def test_unknown_is_a_clear_error(tmp_path):
+    with pytest.raises(VoicesaeError, match="no published grid for 'accent'"):
+        paper_reference.grid("accent", "precision")
+    with pytest.raises(VoicesaeError, match="no published table"):
+        paper_reference.steering("gender")
+    with pytest.raises(VoicesaeError, match="missing"):
+        paper_reference.grid("language", "recall", folder=tmp_path)
+
+
+def test_difference_on_shared_cells():
+    paper = paper_reference.grid("language", "precision")
+    ours = paper.loc[[100, 200], ["k5", "k20"]] - 1.0
+    d = paper_reference.difference(ours, paper)
+    assert d.loc[200, "k20"] == pytest.approx(-1.0) and d.isna().loc[600, "k35"]

@@ -1,0 +1,116 @@
+"""The notebooks, executed by papermill on the quick profile: outputs exist, agree with the core,
+and bad input stops a notebook with a clear message."""
+import json
+import shutil
+
+import nbformat
+import numpy as np
+import pandas as pd
+import pytest
+
+from voicesae_core import VoicesaeError, expand_grid, labels, manifest, pipeline, probe, steering
+from voicesae_core.trainer import load_grid
+
+GRID = {"latent_dims": [100, 200, 300], "ks": [5, 20]}
+FIGURES = ["data_pca_language", "grid_training", "fig2a_language_precision", "fig2b_language_recall",
+           "fig3a_music_precision", "fig3b_music_recall", "fig4_splitting_k20", "fig5_steering_language",
+           "fig6_steering_music", "steering_sweep_language", "steering_sweep_music"]
+TABLES = ["datasets", "table1_language_dataset", "table2_music_dataset", "grid_training", "identification_language",
+          "identification_music", "identification_single_L200_k20", "identification_errors_language",
+          "identification_error_summary_language", "splitting_k20_links", "splitting_k20_nodes",
+          "splitting_k20_splits", "tableiii_steering_language", "tableiv_steering_music", "steering_sweep_language"]
+
+
+@pytest.fixture(scope="module")
+def run(tmp_path_factory):
+    out = tmp_path_factory.mktemp("notebooks")
+    executed = pipeline.run({"profile": "quick", **GRID}, out, quiet=True)
+    return out, executed
+
+
+def test_every_notebook_runs_and_writes_its_figures_and_tables(run):
+    out, executed = run
+    assert [p.stem for p in executed] == pipeline.ORDER
+    for name in FIGURES:
+        for ext in ("png", "svg"):
+            assert (out / "figures" / f"{name}.{ext}").stat().st_size > 1000, name
+    for name in TABLES:
+        assert len(pd.read_csv(out / "tables" / f"{name}.csv")) > 0, name
+    # The figures are glued for the book (myst-nb keeps the name in the output's metadata).
+    glued = set()
+    for path in executed:
+        for cell in nbformat.read(path, as_version=4).cells:
+            for o in cell.get("outputs", []):
+                glued |= {o.get("metadata", {}).get("scrapbook", {}).get("name")} - {None}
+    assert {"fig2a", "fig2b", "fig3a", "fig3b", "fig4", "fig5", "fig6", "tableiii", "tableiv", "table1"} <= glued
+
+
+def test_the_notebooks_tables_are_the_cores_numbers(run):
+    out, _ = run
+    lang = manifest.load(pipeline.manifest_path("language", "quick"))
+    t = labels.task(lang, "language", "es", "en")
+    models = load_grid(out / "grid", expand_grid(GRID["latent_dims"], GRID["ks"]))
+    ours = probe.identify_grid(models, t.x_train, t.y_train, t.x_test, t.y_test)
+    table = pd.read_csv(out / "tables" / "identification_language.csv")
+    assert table["phi"].tolist() == ours["phi"].tolist()
+    np.testing.assert_allclose(table[["precision", "recall"]], ours[["precision", "recall"]])
+    grid = pd.read_csv(out / "tables" / "fig2b_language_recall.csv", index_col="latent_dim")
+    np.testing.assert_allclose(grid.values, probe.as_grid(ours, "recall").values)
+    single = models[[m.cfg.name for m in models].index("L200_k20_topk_s0")]
+    phi = probe.identify(single, t.x_train, t.y_train, t.x_test, t.y_test).phi
+    r = steering.steering_experiment(single, t.x_train, t.y_train, t.x_test, t.y_test, phi, 1.0)
+    t3 = pd.read_csv(out / "tables" / "tableiii_steering_language.csv", header=[0, 1], index_col=0)
+    assert t3[("ours", "delta_s_after")].tolist() == pytest.approx([r.means()["positive"][1], r.means()["negative"][1]],
+                                                                   abs=5e-4)
+    assert t3[("paper", "delta_s_after")].tolist() == [-0.52, 0.475]
+    links = pd.read_csv(out / "tables" / "splitting_k20_links.csv")
+    assert (links.groupby("step")["count"].sum() == len(t.y_test)).all()
+
+
+def _user_manifest(tmp_path, name, keep_rows=None, drop_column=None):
+    """A user's manifest made from the quick language set: some rows, or a column removed."""
+    lang = manifest.load(pipeline.manifest_path("language", "quick"))
+    rows = np.ones(len(lang.metadata), bool) if keep_rows is None else keep_rows(lang.metadata)
+    meta = lang.metadata[rows].drop(columns=[drop_column] if drop_column else [])
+    np.save(tmp_path / f"{name}.npy", lang.embeddings[rows])
+    meta.to_csv(tmp_path / f"{name}.csv", index=False)
+    columns = {c: m for c, m in lang.manifest["columns"].items() if c in meta.columns}
+    return manifest.write_manifest(tmp_path / f"{name}.json", tmp_path / f"{name}.npy", tmp_path / f"{name}.csv",
+                                   name=name, columns=columns, labels=lang.manifest["labels"])
+
+
+def test_a_missing_model_is_named(run, tmp_path):
+    out, _ = run
+    with pytest.raises(VoicesaeError, match=r"notebook 03_identification failed .* no trained model for 2 of the 8 "
+                                            r"grid configurations: \['L400_k5_topk_s0', 'L400_k20_topk_s0'\]"):
+        pipeline.run({"profile": "quick", "latent_dims": [100, 200, 300, 400], "ks": [5, 20]}, out,
+                     ["03_identification"], quiet=True)
+
+
+def test_a_manifest_without_the_needed_column_is_named(run, tmp_path):
+    out, _ = run
+    m = _user_manifest(tmp_path, "no_gender", drop_column="gender")
+    with pytest.raises(VoicesaeError, match=r"notebook 04_splitting failed .*no_gender.csv: the metadata has no "
+                                            r"column\(s\) \['gender'\]"):
+        pipeline.run({"profile": "quick", "latent_dims": [100, 200, 300], "language_manifest": str(m)}, out,
+                     ["04_splitting"], quiet=True)
+
+
+def test_a_label_with_no_positive_test_rows_is_named(run, tmp_path):
+    out, _ = run
+    m = _user_manifest(tmp_path, "no_test_spanish", keep_rows=lambda md: ~((md.split == "test") & (md.language == "es")))
+    with pytest.raises(VoicesaeError, match=r"notebook 05_steering failed .*no_test_spanish.csv: Spanish vs English: "
+                                            r"the test split has no positive rows"):
+        pipeline.run({"profile": "quick", "language_manifest": str(m), "features": ["language"]}, out,
+                     ["05_steering"], quiet=True)
+
+
+def test_papermill_sees_every_parameter_of_every_notebook(tmp_path):
+    # papermill silently skips a parameter line it cannot parse (e.g. '=' or a quote in its
+    # comment), and then the pipeline would never pass that parameter: every line must parse.
+    import papermill as pm
+    for name in pipeline.ORDER:
+        src = pipeline.to_ipynb(name, tmp_path / f"{name}.ipynb")
+        cell = next(c for c in nbformat.read(src, as_version=4).cells if "parameters" in c.metadata.get("tags", []))
+        assigned = [line.split("=")[0].strip() for line in cell.source.splitlines() if line and not line.startswith("#")]
+        assert list(pm.inspect_notebook(str(src))) == assigned, name

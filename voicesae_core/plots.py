@@ -1,0 +1,234 @@
+"""The figures of the notebooks: grid heatmaps (Figs. 2-3), the splitting Sankey (Fig. 4), delta_s
+histograms (Figs. 5-6) and the a_phi sweep. Plotting only: every number comes from the core.
+
+matplotlib/seaborn/plotly are imported here, not by the rest of voicesae_core, so the core runs
+without them (they come with the ``book`` extra).
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")  # files and notebooks only; no display needed
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+import seaborn as sns  # noqa: E402
+from matplotlib.patches import Rectangle  # noqa: E402
+from matplotlib.path import Path as MPath  # noqa: E402
+from matplotlib.patches import PathPatch  # noqa: E402
+
+from .files import atomic_path  # noqa: E402
+from .splitting import NONE, node_label  # noqa: E402
+
+GROUP_COLORS = ["#d62728", "#ff9896", "#1f77b4", "#aec7e8", "#2ca02c", "#98df8a", "#9467bd", "#c5b0d5"]
+
+
+def save(fig, out_dir: str | Path, name: str) -> list[Path]:
+    """Write ``fig`` as ``name``.png and ``name``.svg (each atomically) into ``out_dir``."""
+    paths = []
+    for ext in ("png", "svg"):
+        path = Path(out_dir) / f"{name}.{ext}"
+        with atomic_path(path) as tmp:
+            fig.savefig(tmp, format=ext, dpi=150, bbox_inches="tight")
+        paths.append(path)
+    return paths
+
+
+def grid_heatmaps(ours: pd.DataFrame, paper: pd.DataFrame | None, title: str, degenerate: pd.DataFrame | None = None):
+    """Ours | the paper's | ours - paper, as annotated heatmaps (rows latent_dim, columns K).
+
+    ``degenerate``: a bool grid of cells whose latent never fires (hatched, so a 0 is not mistaken
+    for a measured 0 %)."""
+    panels = [("ours", ours)]
+    if paper is not None:
+        panels += [("paper", paper), ("ours - paper", ours.sub(paper).reindex(index=ours.index, columns=ours.columns))]
+    fig, axes = plt.subplots(1, len(panels), figsize=(5.2 * len(panels), 4.2), squeeze=False)
+    for ax, (name, grid) in zip(axes[0], panels):
+        diff = name == "ours - paper"
+        sns.heatmap(grid, ax=ax, annot=True, fmt=".1f", annot_kws={"size": 7}, cbar=True, square=False,
+                    cmap="RdBu" if diff else "viridis", center=0 if diff else None,
+                    vmin=None if diff else 0, vmax=None if diff else 100, linewidths=0.3, linecolor="white")
+        ax.set_title(f"{title}: {name}", fontsize=10)
+        ax.set_xlabel("K")
+        ax.set_ylabel("latent dimension")
+        if degenerate is not None and name != "paper":
+            for r, idx in enumerate(grid.index):
+                for c, col in enumerate(grid.columns):
+                    if idx in degenerate.index and col in degenerate.columns and bool(degenerate.loc[idx, col]):
+                        ax.add_patch(Rectangle((c, r), 1, 1, fill=False, hatch="xx", edgecolor="white", lw=0))
+    fig.tight_layout()
+    return fig
+
+
+def delta_s_histograms(result, positive: str, negative: str, bins: int = 40):
+    """Figs. 5-6: delta_s before and after steering, one panel per class."""
+    fig, axes = plt.subplots(1, 2, figsize=(10, 3.6), sharex=True)
+    allv = np.concatenate([result.delta_before, result.delta_after])
+    edges = np.linspace(allv.min(), allv.max(), bins + 1)
+    for ax, (name, mask) in zip(axes, [(positive, result.positive), (negative, ~result.positive)]):
+        ax.hist(result.delta_before[mask], bins=edges, alpha=0.6, label="before steering", color="#1f77b4")
+        ax.hist(result.delta_after[mask], bins=edges, alpha=0.6, label="after steering", color="#d62728")
+        ax.axvline(0, color="black", lw=0.8)
+        ax.set_title(f"{name} samples (n={int(mask.sum())})", fontsize=10)
+        ax.set_xlabel(r"$\delta_s$")
+    axes[0].set_ylabel("samples")
+    axes[0].legend(fontsize=8)
+    fig.tight_layout()
+    return fig
+
+
+def sweep_plot(table: pd.DataFrame, positive: str, negative: str):
+    """Mean delta_s of each class after steering, against a_phi (the dose-response)."""
+    fig, ax = plt.subplots(figsize=(6, 3.6))
+    ax.plot(table["a_phi"], table["positive_mean_after"], "o-", color="#d62728", label=f"{positive} (switched off)")
+    ax.plot(table["a_phi"], table["negative_mean_after"], "o-", color="#1f77b4", label=f"{negative} (switched on)")
+    ax.axhline(table["positive_mean_before"].iloc[0], color="#d62728", ls=":", lw=1, label=f"{positive} before")
+    ax.axhline(table["negative_mean_before"].iloc[0], color="#1f77b4", ls=":", lw=1, label=f"{negative} before")
+    ax.axhline(0, color="black", lw=0.6)
+    ax.set_xlabel(r"$a_\phi$")
+    ax.set_ylabel(r"mean $\delta_s$ after steering")
+    ax.legend(fontsize=7)
+    fig.tight_layout()
+    return fig
+
+
+def _node_order(links: pd.DataFrame, dims: list[int], label_latents: list[list[int]]) -> dict[int, list[int]]:
+    """Per size: its label latents (strongest first), then 'none' at the bottom; only nodes with samples."""
+    order = {}
+    for i, dim in enumerate(dims):
+        side = links[links.step == i][["source", "count"]] if i < len(dims) - 1 else \
+            links[links.step == i - 1][["target", "count"]].rename(columns={"target": "source"})
+        present = set(side["source"])
+        order[dim] = [n for n in label_latents[i] if n in present] + [n for n in sorted(present - set(label_latents[i]))
+                                                                     if n != NONE] + ([NONE] if NONE in present else [])
+    return order
+
+
+def alluvial(links: pd.DataFrame, dims: list[int], label_latents: list[list[int]], title: str = "",
+             gap: float = 0.02):
+    """Fig. 4 as a static alluvial diagram: a column of nodes per latent size, bands per group.
+
+    Node heights are sample counts, so what enters a node leaves it (see ``splitting.sankey_links``)."""
+    if len(dims) < 2 or links.empty:
+        raise ValueError("alluvial: need links between at least two latent sizes")
+    groups = sorted(links["group"].unique())
+    color = {g: GROUP_COLORS[i % len(GROUP_COLORS)] for i, g in enumerate(groups)}
+    order = _node_order(links, dims, label_latents)
+    total = links[links.step == 0]["count"].sum()
+    n_max = max(len(v) for v in order.values())
+    unit = (1.0 - gap * (n_max - 1)) / total
+    # Node extents per size: top y and size (in sample counts).
+    size = {}
+    for i, dim in enumerate(dims):
+        side = "source" if i < len(dims) - 1 else "target"
+        step = i if i < len(dims) - 1 else i - 1
+        counts = links[links.step == step].groupby(side)["count"].sum()
+        size[dim] = {n: int(counts.get(n, 0)) for n in order[dim]}
+    top = {}
+    for dim in dims:
+        y = 1.0
+        top[dim] = {}
+        for n in order[dim]:
+            top[dim][n] = y
+            y -= size[dim][n] * unit + gap
+    fig, ax = plt.subplots(figsize=(2.2 * len(dims) + 1, 5.5))
+    width = 0.12
+    for i in range(len(dims) - 1):
+        a, b = dims[i], dims[i + 1]
+        out_off = {n: 0.0 for n in order[a]}
+        in_off = {n: 0.0 for n in order[b]}
+        step = links[links.step == i].copy()
+        step["s_rank"] = step["source"].map({n: r for r, n in enumerate(order[a])})
+        step["t_rank"] = step["target"].map({n: r for r, n in enumerate(order[b])})
+        step["g_rank"] = step["group"].map({g: r for r, g in enumerate(groups)})
+        # Outgoing bands stacked by target then group; incoming by source then group: no crossings inside a node.
+        out_y, in_y = {}, {}
+        for row in step.sort_values(["s_rank", "t_rank", "g_rank"]).itertuples():
+            h = row.count * unit
+            out_y[row.Index] = top[a][row.source] - out_off[row.source]
+            out_off[row.source] += h
+        for row in step.sort_values(["t_rank", "s_rank", "g_rank"]).itertuples():
+            h = row.count * unit
+            in_y[row.Index] = top[b][row.target] - in_off[row.target]
+            in_off[row.target] += h
+        x0, x1 = i + width / 2, i + 1 - width / 2
+        t = np.linspace(0, 1, 30)
+        s = 3 * t ** 2 - 2 * t ** 3  # smooth step
+        for row in step.itertuples():
+            h = row.count * unit
+            y_top = out_y[row.Index] + (in_y[row.Index] - out_y[row.Index]) * s
+            xs = x0 + (x1 - x0) * t
+            verts = np.concatenate([np.stack([xs, y_top], 1), np.stack([xs[::-1], (y_top - h)[::-1]], 1)])
+            ax.add_patch(PathPatch(MPath(verts, closed=False), facecolor=color[row.group], alpha=0.55, lw=0))
+    for i, dim in enumerate(dims):
+        for n in order[dim]:
+            h = size[dim][n] * unit
+            ax.add_patch(Rectangle((i - width / 2, top[dim][n] - h), width, h, color="#444444" if n != NONE else "#bbbbbb"))
+            if h > 0.012:
+                ax.text(i, top[dim][n] - h / 2, f"{'none' if n == NONE else '#' + str(n)}\n{size[dim][n]}",
+                        ha="center", va="center", fontsize=6.5, color="white" if n != NONE else "black")
+    ax.set_xticks(range(len(dims)), [f"latent {d}" for d in dims])
+    ax.set_yticks([])
+    ax.set_xlim(-0.4, len(dims) - 0.6)
+    ax.set_ylim(min(top[d][order[d][-1]] - size[d][order[d][-1]] * unit for d in dims) - 0.02, 1.02)
+    for spine in ax.spines.values():
+        spine.set_visible(False)
+    handles = [Rectangle((0, 0), 1, 1, color=color[g], alpha=0.7) for g in groups]
+    ax.legend(handles, groups, loc="upper center", bbox_to_anchor=(0.5, -0.06), ncol=len(groups), fontsize=8, frameon=False)
+    ax.set_title(title, fontsize=10)
+    fig.tight_layout()
+    return fig
+
+
+def sankey(links: pd.DataFrame, title: str = ""):
+    """Fig. 4 as an interactive plotly Sankey (hover shows counts)."""
+    import plotly.graph_objects as go
+    nodes = sorted({(r.source_dim, r.source) for r in links.itertuples()} | {(r.target_dim, r.target) for r in links.itertuples()})
+    index = {n: i for i, n in enumerate(nodes)}
+    groups = sorted(links["group"].unique())
+    color = {g: GROUP_COLORS[i % len(GROUP_COLORS)] for i, g in enumerate(groups)}
+    dims = sorted({d for d, _ in nodes})
+    fig = go.Figure(go.Sankey(
+        arrangement="snap",
+        node=dict(label=[node_label(d, n) for d, n in nodes], pad=12, thickness=14,
+                  x=[0.01 + 0.98 * dims.index(d) / max(1, len(dims) - 1) for d, _ in nodes],
+                  color=["#bbbbbb" if n == NONE else "#444444" for _, n in nodes]),
+        link=dict(source=[index[(r.source_dim, r.source)] for r in links.itertuples()],
+                  target=[index[(r.target_dim, r.target)] for r in links.itertuples()],
+                  value=links["count"].tolist(), label=links["group"].tolist(),
+                  color=[color[g] for g in links["group"]])))
+    fig.update_layout(title_text=title, font_size=10, height=520)
+    return fig
+
+
+def pca_scatter(x: np.ndarray, groups, title: str = ""):
+    """Rows of ``x`` on their first two principal components, coloured by group."""
+    xc = x - x.mean(0)
+    vt = np.linalg.svd(xc, full_matrices=False)[2][:2]
+    pcs, var = xc @ vt.T, (xc @ vt.T).var(0) / xc.var(0).sum()
+    groups = np.asarray(groups).astype(str)
+    fig, ax = plt.subplots(figsize=(6, 4.5))
+    for i, g in enumerate(sorted(set(groups))):
+        m = groups == g
+        ax.scatter(pcs[m, 0], pcs[m, 1], s=6, alpha=0.6, color=GROUP_COLORS[i % len(GROUP_COLORS)], label=f"{g} ({m.sum()})")
+    ax.set_xlabel(f"PC1 ({100 * var[0]:.1f} % of variance)")
+    ax.set_ylabel(f"PC2 ({100 * var[1]:.1f} % of variance)")
+    ax.legend(fontsize=7, markerscale=2)
+    ax.set_title(title, fontsize=10)
+    fig.tight_layout()
+    return fig
+
+
+def value_heatmaps(grids: dict[str, pd.DataFrame], fmts: list[str] | None = None):
+    """Side-by-side annotated heatmaps of latent_dim x K grids (e.g. FVU, dead latents)."""
+    fig, axes = plt.subplots(1, len(grids), figsize=(5.2 * len(grids), 4.2), squeeze=False)
+    for i, (ax, (title, grid)) in enumerate(zip(axes[0], grids.items())):
+        sns.heatmap(grid, ax=ax, annot=True, fmt=(fmts or [".2f"] * len(grids))[i], annot_kws={"size": 7},
+                    cmap="viridis", linewidths=0.3, linecolor="white")
+        ax.set_title(title, fontsize=10)
+        ax.set_xlabel("K")
+        ax.set_ylabel("latent dimension")
+    fig.tight_layout()
+    return fig
