@@ -15,7 +15,7 @@ DEPS := pyproject.toml requirements/constraints.txt
 
 PROFILE ?= full
 
-.PHONY: test book bench data notebooks lock clean
+.PHONY: test book bench data notebooks lock clean chromium
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -28,14 +28,19 @@ $(VENV)/.%-installed: $(DEPS) $(VENV)/.torch-2.13.0
 	$(PIP) install --quiet $(PIN) -e '.[$*]'
 	touch $@
 
-# The tests execute the notebooks too, so they need the book extra.
-test: $(VENV)/.test-installed $(VENV)/.book-installed
+# The tests execute the notebooks and build the quick book, so they need the book extra, and
+# read it in Debian's chromium (installed here when missing, as root or with sudo).
+test: $(VENV)/.test-installed $(VENV)/.book-installed chromium
 	$(BIN)/python -m pytest
 
+chromium:
+	@command -v chromium >/dev/null 2>&1 || { echo "installing Debian chromium for the browser test"; \
+	  SUDO=$$([ "$$(id -u)" = 0 ] || echo sudo); $$SUDO apt-get update -qq && $$SUDO apt-get install -y -qq chromium; }
+
+# data -> notebooks (papermill; skipped when their inputs are unchanged) -> jupyter-book build.
 book: $(VENV)/.book-installed
-	rm -rf _build/html
-	$(BIN)/jupyter-book build . --warningiserror --keep-going
-	@echo "book: $(CURDIR)/_build/html/index.html"
+	$(BIN)/python -m voicesae_core book --profile $(PROFILE) --output-dir out/$(PROFILE)
+	@echo "book: $(CURDIR)/out/$(PROFILE)/_build/html/index.html"
 
 # The embedded default data (PROFILE=full: the paper's scale; PROFILE=quick: 5 %), validated
 # against the committed manifests in data_manifests/synthetic-$(PROFILE)/.

@@ -38,11 +38,10 @@ batch_size = 0
 # %%
 from pathlib import Path
 
-from myst_nb import glue
 
+import pandas as pd
 from voicesae_core import TrainConfig, expand_grid, manifest, pipeline, plots, probe, train_grid
 from voicesae_core.files import write_csv
-import pandas as pd
 
 data = manifest.load(pipeline.manifest_path("sae_train", profile, sae_train_manifest))
 epochs, batch_size = pipeline.training_budget(profile, epochs, batch_size)
@@ -62,10 +61,17 @@ table[["name", "fvu", "nmse", "l0", "dead_frac", "cosine"]]
 # One seed (the first) per cell. A dead latent did not fire on any of the last tenth of the
 # training samples; the paper dropped ReLU SAEs for having many.
 
-# %%
+# %% tags=["remove-output"]
 first = table[table["seed"] == seeds[0]]
 fvu = probe.as_grid(first, "fvu", percent=False)
 dead = probe.as_grid(first, "dead_frac", percent=True)
 fig = plots.value_heatmaps({"FVU (lower is better)": fvu, "dead latents (%)": dead}, fmts=[".3f", ".1f"])
-plots.save(fig, Path(output_dir) / "figures", "grid_training")
-glue("fig_grid_training", fig, display=False)
+plots.publish(fig, Path(output_dir) / "figures", "grid_training", "fig_grid_training")
+
+# %% [markdown]
+# ```{glue:figure} fig_grid_training
+# :name: fig-grid-training
+#
+# Reconstruction error (FVU) and dead latents over the latent dimension x K grid, on the SAE
+# training set. The paper reports neither per cell.
+# ```

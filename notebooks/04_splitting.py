@@ -52,14 +52,12 @@ rule = "specific"  # which firing Spanish latent a sample is assigned to: specif
 from pathlib import Path
 
 import numpy as np
-import plotly.io as pio
-from myst_nb import glue
+from IPython.display import Markdown
 
 from voicesae_core import expand_grid, labels, manifest, pipeline, plots, splitting
 from voicesae_core.files import write_csv
 from voicesae_core.trainer import load_grid
 
-pio.renderers.default = "notebook"  # plotly.js inline in the notebook: works offline and in the book
 tables, figures = Path(output_dir) / "tables", Path(output_dir) / "figures"
 models = load_grid(Path(output_dir) / "grid", expand_grid(latent_dims, [k], [activation], [seed]))
 ds = manifest.load(pipeline.manifest_path("language", profile, language_manifest))
@@ -77,12 +75,9 @@ nodes = splitting.node_table(analysis, groups)
 splits = splitting.split_table(analysis)
 firing = splitting.firing_table(analysis, groups)
 write_csv(tables / f"splitting_k{k}_firing.csv", firing)
-glue("splitting_firing", firing, display=False)
 write_csv(tables / f"splitting_k{k}_links.csv", links, index=False)
 write_csv(tables / f"splitting_k{k}_nodes.csv", nodes)
 write_csv(tables / f"splitting_k{k}_splits.csv", splits, index=False)
-glue("splitting_nodes", nodes, display=False)
-glue("splitting_splits", splits, display=False)
 nodes
 
 # %% [markdown]
@@ -98,8 +93,7 @@ firing
 # cosine between their decoder directions.
 
 # %%
-if splits.empty:
-    print(f"no split detected at K={k} over latent sizes {analysis.latent_dims}")
+display(Markdown(splitting.split_text(analysis, language_names[0])))
 splits
 
 # %% [markdown]
@@ -107,16 +101,31 @@ splits
 # Node heights are sample counts (every test sample is in exactly one node per size, so the
 # flows conserve counts); "none": no Spanish latent fires.
 
-# %%
+# %% tags=["remove-output"]
 if len(analysis.latent_dims) < 2:
     raise ValueError(f"splitting needs at least two latent sizes, got {analysis.latent_dims}")
 fig = plots.alluvial(links, analysis.latent_dims, analysis.label_latents,
                      f"TopK={k}: the {language_names[0]} latent(s) across latent sizes")
-plots.save(fig, figures, f"fig4_splitting_k{k}")
-glue("fig4", fig, display=False)
+plots.publish(fig, figures, f"fig4_splitting_k{k}", "fig4")
+
+# %% [markdown]
+# ```{glue:figure} fig4
+# :name: fig-4
+#
+# Fig. 4: the test samples of each language x gender group, following the Spanish latent(s) of the
+# TopK SAEs across latent sizes. Each column is one SAE; a node is a Spanish latent (its index and
+# sample count) or "none"; bands are coloured by group.
+# ```
+#
+# **Beside the paper.** The paper's Fig. 4 (K 20) shows one Spanish latent at latent 100 and 200
+# (indices 3 and 15) and, at 300, a Spanish-male (60) and a Spanish-female (65) latent. Latent
+# *indices* are arbitrary and never comparable between runs; what compares is whether and where a
+# split happens, stated above from this build's numbers. On the synthetic default the Spanish
+# feature is planted as a hierarchy, so a general Spanish latent may persist beside its children
+# (the co-firing table shows it) rather than vanish as in the paper.
 
 # %% [markdown]
 # The same flows, interactive (hover for counts):
 
 # %%
-plots.sankey(links, f"TopK={k}: samples per {language_names[0]} latent").show()
+plots.plotly_html(plots.sankey(links, f"TopK={k}: samples per {language_names[0]} latent"))

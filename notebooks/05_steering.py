@@ -49,6 +49,7 @@ music_names = ["music", "voice"]
 from pathlib import Path
 
 import pandas as pd
+from IPython.display import Markdown
 from myst_nb import glue
 
 from voicesae_core import expand_grid, labels, manifest, paper_reference, pipeline, plots, probe, steering
@@ -78,44 +79,93 @@ for feature in features:
 # %% [markdown]
 # ## Figs. 5 and 6: $\delta_s$ before and after steering
 
-# %%
+# %% tags=["remove-output"]
 for feature, (t, found, r) in results.items():
     names, fig_no = spec[feature][4], spec[feature][5]
     fig = plots.delta_s_histograms(r, names[0], names[1])
     fig.suptitle(f"Fig. {fig_no} ({t.name}, latent {latent_dim}, K {k}, phi {found.phi}, a_phi {a_phi:g})",
                  fontsize=10, y=1.03)
-    plots.save(fig, figures, f"fig{fig_no}_steering_{feature}")
-    glue(f"fig{fig_no}", fig, display=False)
+    plots.publish(fig, figures, f"fig{fig_no}_steering_{feature}", f"fig{fig_no}")
+
+# %% [markdown]
+# ```{glue:figure} fig5
+# :name: fig-5
+#
+# Fig. 5: $\delta_s$ of the Language Feature test samples before steering (the reconstruction
+# $\epsilon$) and after ($\tilde\epsilon$, the Spanish latent switched off for Spanish samples and
+# on for English ones). Positive: closer to the Spanish centroid.
+# ```
+#
+# ```{glue:figure} fig6
+# :name: fig-6
+#
+# Fig. 6: the same for the music latent on the Music Feature test set (positive: closer to the
+# music centroid).
+# ```
 
 # %% [markdown]
 # ## Tables III and IV: mean $\delta_s$, ours beside the paper's
 # The paper's values come from its private data and its own SAE; what should carry over is the
 # sign change (each class moves toward the other centroid), not the magnitudes.
 
-# %%
+# %% tags=["remove-output"]
+compared = {}
 for feature, (t, found, r) in results.items():
     names, table_no = spec[feature][4], spec[feature][6]
     ours = steering.means_table(r, names[0], names[1])
     paper = paper_reference.steering(feature)
     paper.index = ours.index  # same classes, in the same order (positive, negative)
-    both = pd.concat({"ours": ours, "paper": paper}, axis=1).round(3)
+    compared[feature] = both = pd.concat({"ours": ours, "paper": paper}, axis=1).round(3)
     write_csv(tables / f"table{table_no.lower()}_steering_{feature}.csv", both)
-    glue(f"table{table_no.lower()}", both, display=False)
-    print(f"Table {table_no}: {t.name}")
-    display(both)
+    glue(f"table{table_no.lower()}", both)
+
+# %% [markdown]
+# ```{glue:figure} tableiii
+# :name: table-3
+#
+# Table III: mean $\delta_s$ of Spanish and English test samples before and after steering the
+# Spanish latent ($a_\phi = 1$): ours beside the paper's.
+# ```
+#
+# ```{glue:figure} tableiv
+# :name: table-4
+#
+# Table IV: the same for the music latent.
+# ```
+
+# %%
+display(Markdown(" ".join(steering.compare_text(compared[f], f"Table {spec[f][6]}") for f in compared)))
 
 # %% [markdown]
 # ## Dose-response: sweeping $a_\phi$
 # The mean $\delta_s$ after steering, and the share of samples whose $\delta_s$ changed sign, as
-# $a_\phi$ grows ($a_\phi = 0$ only zeroes the latent).
+# $a_\phi$ grows ($a_\phi = 0$ only zeroes the latent). The paper uses $a_\phi = 1$ only.
 
-# %%
+# %% tags=["remove-output"]
+sweeps = {}
 for feature, (t, found, r) in results.items():
     names = spec[feature][4]
-    table = steering.sweep(sae, t.x_train, t.y_train, t.x_test, t.y_test, found.phi, a_phi_sweep)
+    sweeps[feature] = table = steering.sweep(sae, t.x_train, t.y_train, t.x_test, t.y_test, found.phi, a_phi_sweep)
     write_csv(tables / f"steering_sweep_{feature}.csv", table, index=False)
     fig = plots.sweep_plot(table, names[0], names[1])
     fig.axes[0].set_title(f"{t.name}: latent {found.phi} of L{latent_dim} K{k}", fontsize=10)
-    plots.save(fig, figures, f"steering_sweep_{feature}")
-    glue(f"sweep_{feature}", fig, display=False)
+    plots.publish(fig, figures, f"steering_sweep_{feature}", f"sweep_{feature}")
+
+# %% [markdown]
+# ```{glue:figure} sweep_language
+# :name: fig-sweep-language
+#
+# Steering the Spanish latent with growing $a_\phi$: mean $\delta_s$ of each class after steering
+# (dotted: before).
+# ```
+#
+# ```{glue:figure} sweep_music
+# :name: fig-sweep-music
+#
+# The same for the music latent.
+# ```
+
+# %%
+for feature, table in sweeps.items():
+    print(spec[feature][4][0], "vs", spec[feature][4][1])
     display(table.round(3))

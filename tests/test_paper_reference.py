@@ -39,3 +39,16 @@ def test_difference_on_shared_cells():
     ours = paper.loc[[100, 200], ["k5", "k20"]] - 1.0
     d = paper_reference.difference(ours, paper)
     assert d.loc[200, "k20"] == pytest.approx(-1.0) and d.isna().loc[600, "k35"]
+
+
+def test_compare_and_its_sentence():
+    paper = paper_reference.grid("language", "recall")
+    ours = paper.loc[[100, 200]].copy()
+    ours.loc[100, "k5"] += 10.0  # one cell 10 points above, the rest equal
+    c = paper_reference.compare(ours, paper)
+    assert c["cells"] == 14 and c["within"] == 13 and c["largest"] == (100, "k5", pytest.approx(10.0))
+    assert c["mean_difference"] == pytest.approx(10 / 14)
+    text = paper_reference.compare_text(ours, paper, "Recall")
+    assert "0.7 points above" in text and "13 of 14 cells are within 5 points" in text and "+10.0 at latent 100, K 5" in text
+    with pytest.raises(VoicesaeError, match="no cell in common"):
+        paper_reference.compare(ours.rename(index={100: 700, 200: 800}), paper)

@@ -54,3 +54,11 @@ def test_plotly_sankey_keeps_the_counts():
     s = fig.data[0]
     assert sum(s.link.value) == 2 * 10
     assert "L300 #60" in s.node.label and "L100 none" in s.node.label
+
+
+def test_plotly_html_is_self_contained():
+    analysis, links = links_example()
+    import re
+    html = plots.plotly_html(plots.sankey(links)).data
+    assert "Plotly.newPlot" in html and len(html) > 1_000_000  # plotly.js itself is inline
+    assert not re.findall(r'<script[^>]+src=', html)  # nothing loaded from anywhere, CDN or not

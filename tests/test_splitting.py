@@ -51,6 +51,8 @@ def test_split_detected_and_flows_conserve_counts():
     assert (split.latent_dim, split.parent, split.next_latent_dim) == (4, 0, 5)
     assert sorted(split.children) == [0, 4] and np.allclose(split.shares, 0.5)
     assert np.allclose(split.decoder_cosines, 1 / np.sqrt(2), atol=1e-6)
+    text = splitting.split_text(res, "Spanish")
+    assert text.startswith("Spanish latent #0 at latent size 4 splits at 5 into #") and "share 0.50" in text
 
 
 def test_no_split_when_the_feature_stays_whole():
@@ -62,6 +64,7 @@ def test_no_split_when_the_feature_stays_whole():
     x_test, _ = data(25, 1)
     res = splitting.follow([a, b], x_train, np.char.startswith(g_train, "es"), x_test)
     assert res.splits == [] and res.flows[0][(0, 1)] == 50
+    assert splitting.split_text(res, "Spanish") == "No split of a Spanish latent was detected over latent sizes 4, 5."
 
 
 def test_sankey_links_conserve_counts_per_group():

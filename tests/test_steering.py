@@ -84,3 +84,12 @@ def test_means_table_and_sweep_by_hand():
     assert zero["positive_mean_after"] == pytest.approx(d0[:3].mean(), abs=1e-6)
     assert zero["negative_mean_after"] == pytest.approx(d0[3:].mean(), abs=1e-6)
     assert (sweep["positive_mean_before"] == r.delta_before[:3].mean()).all()
+
+
+def test_compare_text_says_whether_the_signs_match_the_paper():
+    import pandas as pd
+    cols = pd.MultiIndex.from_product([["ours", "paper"], ["delta_s_before", "delta_s_after"]])
+    t = pd.DataFrame([[0.2, -0.6, 0.16, -0.52], [0.1, 0.4, -0.091, 0.475]], index=["Spanish", "English"], columns=cols)
+    text = steering.compare_text(t, "Table III")
+    assert text.startswith("**Table III**: Spanish: ours +0.200 → -0.600, paper +0.160 → -0.520 (same signs as the paper)")
+    assert "English: ours +0.100 → +0.400, paper -0.091 → +0.475 (signs differ from the paper)" in text

@@ -20,6 +20,7 @@ Modules, one concept each:
 * ``paper_reference``   the paper's published grids and tables, to show beside ours
 * ``plots``             the notebooks' figures (needs the ``book`` extra: matplotlib, seaborn, plotly)
 * ``pipeline``          run the notebooks in order: jupytext -> papermill, shared parameters
+* ``book``              build the Jupyter Book: data -> notebooks (skipped when unchanged) -> HTML
 """
 __version__ = "0.1.0"
 

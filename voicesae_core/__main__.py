@@ -1,4 +1,4 @@
-"""Command line: ``python -m voicesae_core train-grid|evaluate|data|notebooks ...``.
+"""Command line: ``python -m voicesae_core train-grid|evaluate|data|notebooks|book ...``.
 
 Every bad input ends with one line, ``error: <what and where>``, and exit status 2.
 """
@@ -92,6 +92,13 @@ def main(argv: list[str] | None = None) -> int:
                     help="a notebook parameter; VALUE is JSON where it parses (e.g. -p ks '[5,20]')")
     nb.add_argument("--quiet", action="store_true")
 
+    bk = sub.add_parser("book", help="build the Jupyter Book: data, notebooks (skipped when unchanged), HTML")
+    bk.add_argument("--profile", choices=["quick", "full"], default="full", help="the embedded default's size")
+    bk.add_argument("--output-dir", default=None, help="default: out/<profile> (HTML in <output-dir>/_build/html)")
+    bk.add_argument("-p", "--parameter", nargs=2, action="append", default=[], metavar=("NAME", "VALUE"),
+                    help="a notebook parameter, as for the notebooks command")
+    bk.add_argument("--quiet", action="store_true")
+
     args = ap.parse_args(argv)
     try:
         if args.command == "train-grid":
@@ -106,6 +113,10 @@ def main(argv: list[str] | None = None) -> int:
             print(result.out_dir / "results.csv")
         elif args.command == "data":
             return _data(args)
+        elif args.command == "book":
+            from . import book, pipeline
+
+            print(book.build(args.profile, args.output_dir, pipeline.parse_parameters(args.parameter), quiet=args.quiet))
         elif args.command == "notebooks":
             from . import pipeline
 

@@ -53,3 +53,24 @@ def dataset(feature: str, folder: str | Path = FOLDER) -> pd.DataFrame:
     if feature not in DATASETS:
         raise VoicesaeError(f"paper_reference.dataset: no published table for {feature!r}")
     return _table(DATASETS[feature], folder, "group" if feature == "language" else "class")
+
+
+def compare(ours: pd.DataFrame, paper: pd.DataFrame, close: float = 5.0) -> dict:
+    """How a grid of ours relates to the paper's on the cells both have (percentage points)."""
+    d = ours.sub(paper).stack().dropna()
+    if d.empty:
+        raise VoicesaeError("paper_reference.compare: no cell in common (different latent_dims or Ks)")
+    worst = d.abs().idxmax()
+    return {"cells": int(d.size), "mean_difference": float(d.mean()), "mean_abs_difference": float(d.abs().mean()),
+            "within": int((d.abs() <= close).sum()), "close": close,
+            "largest": (int(worst[0]), str(worst[1]), float(d[worst]))}
+
+
+def compare_text(ours: pd.DataFrame, paper: pd.DataFrame, what: str) -> str:
+    """One sentence (Markdown) from ``compare``: computed, never written by hand."""
+    c = compare(ours, paper)
+    dim, k, diff = c["largest"]
+    return (f"**{what}, ours vs the paper** over the {c['cells']} cells both grids have: ours are on average "
+            f"{abs(c['mean_difference']):.1f} points {'above' if c['mean_difference'] >= 0 else 'below'} the paper's "
+            f"(mean absolute difference {c['mean_abs_difference']:.1f}); {c['within']} of {c['cells']} cells are "
+            f"within {c['close']:g} points; the largest difference is {diff:+.1f} at latent {dim}, K {k[1:]}.")

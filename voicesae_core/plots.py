@@ -1,6 +1,8 @@
 """The figures of the notebooks: grid heatmaps (Figs. 2-3), the splitting Sankey (Fig. 4), delta_s
 histograms (Figs. 5-6) and the a_phi sweep. Plotting only: every number comes from the core.
 
+No matplotlib backend is forced: in a notebook the inline backend gives each figure a PNG output
+(which glue pastes into the book); elsewhere matplotlib falls back to Agg.
 matplotlib/seaborn/plotly are imported here, not by the rest of voicesae_core, so the core runs
 without them (they come with the ``book`` extra).
 """
@@ -8,19 +10,15 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import matplotlib
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+import seaborn as sns
+from matplotlib.patches import PathPatch, Rectangle
+from matplotlib.path import Path as MPath
 
-matplotlib.use("Agg")  # files and notebooks only; no display needed
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-import pandas as pd  # noqa: E402
-import seaborn as sns  # noqa: E402
-from matplotlib.patches import Rectangle  # noqa: E402
-from matplotlib.path import Path as MPath  # noqa: E402
-from matplotlib.patches import PathPatch  # noqa: E402
-
-from .files import atomic_path  # noqa: E402
-from .splitting import NONE, node_label  # noqa: E402
+from .files import atomic_path
+from .splitting import NONE, node_label
 
 GROUP_COLORS = ["#d62728", "#ff9896", "#1f77b4", "#aec7e8", "#2ca02c", "#98df8a", "#9467bd", "#c5b0d5"]
 
@@ -33,6 +31,15 @@ def save(fig, out_dir: str | Path, name: str) -> list[Path]:
         with atomic_path(path) as tmp:
             fig.savefig(tmp, format=ext, dpi=150, bbox_inches="tight")
         paths.append(path)
+    return paths
+
+
+def publish(fig, out_dir: str | Path, name: str, glue_name: str | None = None) -> list[Path]:
+    """In a notebook: ``save`` the figure, ``glue`` it for the book (also displaying it), close it."""
+    from myst_nb import glue
+    paths = save(fig, out_dir, name)
+    glue(glue_name or name, fig)
+    plt.close(fig)  # else the inline backend shows it a second time at the end of the cell
     return paths
 
 
@@ -232,3 +239,12 @@ def value_heatmaps(grids: dict[str, pd.DataFrame], fmts: list[str] | None = None
         ax.set_ylabel("latent dimension")
     fig.tight_layout()
     return fig
+
+
+def plotly_html(fig):
+    """A plotly figure as self-contained HTML for a notebook or the book: plotly.js inline, no
+    MathJax or anything else from a CDN (plotly's own notebook renderer links MathJax's CDN, and
+    its default mimetype output is dropped by Jupyter Book 1)."""
+    from IPython.display import HTML
+    return HTML(fig.to_html(full_html=False, include_plotlyjs=True, include_mathjax=False,
+                            config={"displaylogo": False, "responsive": True}))

@@ -185,3 +185,16 @@ def split_table(analysis: SplitAnalysis) -> pd.DataFrame:
             for s in analysis.splits for c, share, cos in zip(s.children, s.shares, s.decoder_cosines)]
     return pd.DataFrame(rows, columns=["latent_dim", "parent", "next_latent_dim", "child", "share_of_parent",
                                        "decoder_cosine"])
+
+
+def split_text(analysis: SplitAnalysis, label: str = "label") -> str:
+    """The detected splits in one sentence each (Markdown): computed, never written by hand."""
+    if not analysis.splits:
+        return (f"No split of a {label} latent was detected over latent sizes "
+                f"{', '.join(map(str, analysis.latent_dims))}.")
+    out = []
+    for s in analysis.splits:
+        kids = ", ".join(f"#{c} (share {share:.2f}, decoder cosine {cos:.2f})"
+                         for c, share, cos in zip(s.children, s.shares, s.decoder_cosines))
+        out.append(f"{label} latent #{s.parent} at latent size {s.latent_dim} splits at {s.next_latent_dim} into {kids}.")
+    return " ".join(out)

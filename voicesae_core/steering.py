@@ -102,3 +102,16 @@ def sweep(sae: SparseAutoencoder, x_train, y_train, x_test, y_test, phi: int, a_
                      "positive_now_negative_pct": 100.0 * float((r.delta_after[p] < 0).mean()),
                      "negative_now_positive_pct": 100.0 * float((r.delta_after[~p] > 0).mean())})
     return pd.DataFrame(rows)
+
+
+def compare_text(table: pd.DataFrame, what: str) -> str:
+    """One sentence (Markdown) on a Tables III/IV comparison (columns ours/paper x before/after):
+    whether each class's mean delta_s changed sign as in the paper. Computed, never hand-written."""
+    parts = []
+    for cls in table.index:
+        ob, oa = table.loc[cls, ("ours", "delta_s_before")], table.loc[cls, ("ours", "delta_s_after")]
+        pb, pa = table.loc[cls, ("paper", "delta_s_before")], table.loc[cls, ("paper", "delta_s_after")]
+        same = np.sign(ob) == np.sign(pb) and np.sign(oa) == np.sign(pa)
+        parts.append(f"{cls}: ours {ob:+.3f} → {oa:+.3f}, paper {pb:+.3f} → {pa:+.3f} "
+                     f"({'same signs as the paper' if same else 'signs differ from the paper'})")
+    return f"**{what}**: " + "; ".join(parts) + "."

@@ -1,0 +1,117 @@
+"""The book, built from nothing on the quick profile and read in headless Chromium as a reader would.
+
+The build goes to out/quick (as `make book PROFILE=quick`), so a second run skips the notebooks
+whose inputs did not change; screenshots of every page go to out/quick/screenshots/.
+"""
+import re
+import shutil
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from voicesae_core import book
+from voicesae_core.pipeline import REPO
+
+OUT = REPO / "out" / "quick"
+PAGES = ["index", "method", "synthetic", "notebooks/01_data", "notebooks/02_train_grid",
+         "notebooks/03_identification", "notebooks/04_splitting", "notebooks/05_steering", "own_data", "references"]
+ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking"]
+
+
+@pytest.fixture(scope="module")
+def html():
+    index = book.build("quick", OUT, quiet=True)
+    assert index == OUT / "_build" / "html" / "index.html"
+    return index.parent
+
+
+def test_every_page_is_built_and_nothing_comes_from_the_network(html):
+    for page in PAGES:
+        assert (html / "book" / f"{page}.html").is_file(), page
+    remote = re.compile(r'<(?:script|link|img|iframe|source)\b[^>]*\b(?:src|href)="(?:https?:)?//', re.I)
+    for f in html.rglob("*.html"):
+        found = remote.findall(f.read_text(errors="replace"))
+        assert not found, f"{f} loads {found[:3]}"
+    assert (html / "mathjax" / "tex-chtml.js").is_file()
+    assert (html / "_images" / "sae.svg").is_file()
+
+
+@pytest.fixture(scope="module")
+def browser(tmp_path_factory):
+    from playwright.sync_api import sync_playwright
+    exe = shutil.which("chromium")
+    if exe is None:
+        pytest.fail("Debian chromium is not installed (make test installs it: apt-get install chromium)")
+    with sync_playwright() as p:
+        context = p.chromium.launch_persistent_context(str(tmp_path_factory.mktemp("chromium-profile")),
+                                                       executable_path=exe, headless=True, args=ARGS,
+                                                       viewport={"width": 1280, "height": 900})
+        yield context
+        context.close()
+
+
+def read(context, path: Path, shot: Path) -> dict:
+    """Open one page offline; return what a reader would have met: errors, images, math, plots."""
+    page = context.new_page()
+    problems = []
+    page.on("console", lambda m: problems.append(f"console {m.type}: {m.text}") if m.type == "error" else None)
+    page.on("pageerror", lambda e: problems.append(f"page error: {e}"))
+    page.on("requestfailed", lambda r: problems.append(f"failed request: {r.url} ({r.failure})"))
+
+    def only_local(route):  # a request for anything but a local file is a defect of the build
+        if route.request.url.startswith(("file://", "data:", "about:")):
+            route.continue_()
+        else:
+            problems.append(f"remote request: {route.request.url}")
+            route.abort()
+    page.route("**/*", only_local)
+    page.goto(path.as_uri(), wait_until="load")
+    # MathJax 3 typesets after load: wait until it says it is done (or there is no math at all).
+    page.wait_for_function("() => !document.querySelector('.math') || (window.MathJax && MathJax.startup"
+                           " && MathJax.startup.promise && (MathJax.startup.promise.then(() => window.__typeset = true),"
+                           " window.__typeset))", timeout=60_000)
+    facts = page.evaluate("""() => ({
+        images: Array.from(document.images).map(i => ({src: i.currentSrc.slice(0, 80), complete: i.complete,
+                 width: i.naturalWidth, shown: i.getBoundingClientRect().width})),
+        math: document.querySelectorAll('.math').length,
+        typeset: document.querySelectorAll('mjx-container').length,
+        mathErrors: document.querySelectorAll('mjx-merror, .MathJax_Error').length,
+        rawTex: /\\\\\\(|\\$\\$/.test(document.querySelector('article') ? document.querySelector('article').innerText : ''),
+        plotly: document.querySelectorAll('.js-plotly-plot svg.main-svg').length,
+        sankeyNodes: document.querySelectorAll('.js-plotly-plot .sankey-node').length,
+        sankeyLinks: document.querySelectorAll('.js-plotly-plot path.sankey-link').length,
+        title: document.title,
+    })""")
+    page.screenshot(path=str(shot), full_page=True)
+    page.close()
+    return {**facts, "problems": problems}
+
+
+def test_every_page_reads_cleanly_in_chromium(html, browser):
+    shots = OUT / "screenshots"
+    shots.mkdir(exist_ok=True)
+    seen = {}
+    for name in PAGES:
+        shot = shots / f"{name.replace('/', '_')}.png"
+        facts = seen[name] = read(browser, html / "book" / f"{name}.html", shot)
+        assert facts["problems"] == [], (name, facts["problems"])
+        for img in facts["images"]:
+            assert img["complete"] and img["width"] > 0 and img["shown"] > 0, (name, img)
+        assert facts["mathErrors"] == 0 and not facts["rawTex"], name
+        if facts["math"]:
+            assert facts["typeset"] >= facts["math"], (name, facts["math"], facts["typeset"])
+        assert shot.stat().st_size > 10_000
+    # Pages that must show particular things.
+    assert seen["method"]["typeset"] >= 10  # Eqs. 1-3 and the model's equations
+    assert seen["notebooks/05_steering"]["typeset"] > 0
+    assert len(seen["notebooks/03_identification"]["images"]) >= 4  # Figs. 2a, 2b, 3a, 3b
+    assert len(seen["notebooks/04_splitting"]["images"]) >= 1  # the static alluvial
+    # The interactive Sankey is drawn: one SVG path per link of the notebook's table, one node each.
+    links = pd.read_csv(OUT / "tables" / "splitting_k20_links.csv")
+    nodes = {(r.source_dim, r.source) for r in links.itertuples()} | {(r.target_dim, r.target) for r in links.itertuples()}
+    assert seen["notebooks/04_splitting"]["plotly"] >= 1
+    assert seen["notebooks/04_splitting"]["sankeyLinks"] == len(links)
+    assert seen["notebooks/04_splitting"]["sankeyNodes"] == len(nodes)
+    assert len(seen["notebooks/05_steering"]["images"]) >= 4  # Figs. 5, 6 and the two sweeps
+    assert any("sae.svg" in i["src"] for i in seen["method"]["images"])
