@@ -115,3 +115,22 @@ def test_every_page_reads_cleanly_in_chromium(html, browser):
     assert seen["notebooks/04_splitting"]["sankeyNodes"] == len(nodes)
     assert len(seen["notebooks/05_steering"]["images"]) >= 4  # Figs. 5, 6 and the two sweeps
     assert any("sae.svg" in i["src"] for i in seen["method"]["images"])
+
+
+def test_a_rebuild_skips_the_unchanged_notebooks(html):
+    assert book.execute("quick", OUT, quiet=True) == []  # nothing changed since the fixture's build
+
+
+def test_keys_change_from_the_changed_notebook_on(tmp_path, monkeypatch):
+    from voicesae_core import pipeline
+    for name in pipeline.ORDER:
+        shutil.copy(pipeline.NOTEBOOKS / f"{name}.py", tmp_path / f"{name}.py")
+    monkeypatch.setattr(book, "NOTEBOOKS", tmp_path)
+    before = book.notebook_keys({"profile": "quick"}, "quick")
+    assert before == book.notebook_keys({"profile": "quick"}, "quick")  # deterministic
+    with open(tmp_path / "04_splitting.py", "a") as f:
+        f.write("\n# an edit\n")
+    after = book.notebook_keys({"profile": "quick"}, "quick")
+    assert [n for n in pipeline.ORDER if before[n] != after[n]] == ["04_splitting", "05_steering"]
+    other = book.notebook_keys({"profile": "quick", "ks": [5, 20]}, "quick")
+    assert all(other[n] != after[n] for n in pipeline.ORDER)  # a parameter reaches every notebook
