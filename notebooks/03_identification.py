@@ -158,7 +158,7 @@ name = expand_grid([latent_dim], [k], [activation], [seed])[0].name
 if name not in by_name:
     raise VoicesaeError(f"latent_dim={latent_dim}, k={k} is not in the grid (latent_dims={latent_dims}, ks={ks})")
 single = by_name[name]
-paper_text = {"language": (15, 99.2, 95.5), "music": (74, 92.3, 99.1)}
+paper_text = paper_reference.single_model()  # the numbers the paper's text states
 rows, results = [], {}
 for feature, t in tasks.items():
     r = probe.identify(single, t.x_train, t.y_train, t.x_test, t.y_test, t.name)
@@ -169,9 +169,9 @@ for feature, t in tasks.items():
     rows.append({"feature": t.name, "phi": r.phi, "precision %": 100 * s.precision, "recall %": 100 * s.recall,
                  "F1 %": 100 * s.f1, "tp": s.tp, "fp": s.fp, "fn": s.fn, "tn": s.tn,
                  "next latents by weight": list(map(int, r.ranking[1:4])), "note": probe.note(r),
-                 "paper phi": paper_text.get(feature, (None,) * 3)[0],
-                 "paper precision % (text)": paper_text.get(feature, (None,) * 3)[1],
-                 "paper recall % (text)": paper_text.get(feature, (None,) * 3)[2]})
+                 **({"paper phi": paper_text.loc[feature, "phi"],
+                     "paper precision % (text)": paper_text.loc[feature, "precision"],
+                     "paper recall % (text)": paper_text.loc[feature, "recall"]} if feature in paper_text.index else {})})
 single_table = pd.DataFrame(rows).set_index("feature")
 write_csv(tables / f"identification_single_L{latent_dim}_k{k}.csv", single_table)
 single_table

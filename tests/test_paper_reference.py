@@ -25,6 +25,12 @@ def test_tables():
     assert paper_reference.dataset("music").loc["music", "test"] == 200
 
 
+def test_the_texts_single_model():
+    t = paper_reference.single_model()
+    assert t.loc["language", ["phi", "precision", "recall"]].tolist() == [15, 99.2, 95.5]
+    assert t.loc["music", ["latent_dim", "k", "phi"]].tolist() == [200, 20, 74]
+
+
 def test_unknown_is_a_clear_error(tmp_path):
     with pytest.raises(VoicesaeError, match="no published grid for 'accent'"):
         paper_reference.grid("accent", "precision")

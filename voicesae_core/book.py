@@ -16,6 +16,7 @@ Steps, each skipped when its inputs have not changed:
 """
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
@@ -134,10 +135,12 @@ def build(profile: str = "full", output_dir: str | Path | None = None, parameter
           quiet: bool = False) -> Path:
     """The whole book for ``profile``; returns the path of index.html."""
     output_dir = Path(output_dir or REPO / "out" / profile).resolve()
+    with contextlib.suppress(ValueError):  # relative to here where possible: the book shows the parameters
+        output_dir = output_dir.relative_to(Path.cwd())
     t0 = time.perf_counter()
     execute(profile, output_dir, parameters, quiet=quiet)
     t1 = time.perf_counter()
     index = build_html(stage(output_dir), output_dir, quiet=quiet)
     if not quiet:
         print(f"notebooks {t1 - t0:.0f} s, jupyter-book {time.perf_counter() - t1:.0f} s", flush=True)
-    return index
+    return index.resolve()

@@ -55,6 +55,11 @@ def dataset(feature: str, folder: str | Path = FOLDER) -> pd.DataFrame:
     return _table(DATASETS[feature], folder, "group" if feature == "language" else "class")
 
 
+def single_model(folder: str | Path = FOLDER) -> pd.DataFrame:
+    """Section V-A's text on the latent 200, K 20 model: per feature, phi, precision and recall (%)."""
+    return _table("text_single_model.csv", folder, "feature")
+
+
 def compare(ours: pd.DataFrame, paper: pd.DataFrame, close: float = 5.0) -> dict:
     """How a grid of ours relates to the paper's on the cells both have (percentage points)."""
     d = ours.sub(paper).stack().dropna()
