@@ -82,12 +82,15 @@ def rehash(path, key):
 
 def test_wrong_hash_and_missing_file(tmp_path):
     out, x, _ = make(tmp_path)
+    assert manifest.check_files(out) == {"embeddings": tmp_path / "e.npy", "metadata": tmp_path / "m.csv"}
     np.save(tmp_path / "e.npy", x * 2)
-    with pytest.raises(VoicesaeError, match=r"e.npy: sha256 is [0-9a-f]{64}, the manifest .* says"):
-        manifest.load(out)
+    for check in (manifest.load, manifest.check_files):  # load goes through check_files
+        with pytest.raises(VoicesaeError, match=r"e.npy: sha256 is [0-9a-f]{64}, the manifest .* says"):
+            check(out)
     (tmp_path / "e.npy").unlink()
-    with pytest.raises(VoicesaeError, match=r"field 'embeddings.path': file .*e.npy does not exist"):
-        manifest.load(out)
+    for check in (manifest.load, manifest.check_files):
+        with pytest.raises(VoicesaeError, match=r"field 'embeddings.path': file .*e.npy does not exist"):
+            check(out)
 
 
 def test_rows_and_dimension_must_agree(tmp_path):

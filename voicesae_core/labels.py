@@ -49,14 +49,15 @@ def task(ds: Dataset, column: str, positive, negative=None, name: str | None = N
     meta_file = ds.path.parent / ds.manifest["metadata"]["path"]
     values = ds.metadata[column].astype(str)
     pos_values = _as_values(positive)
+    neg_values = _as_values(negative) if negative is not None else []
     present = sorted(values.unique())
-    for v in pos_values + (_as_values(negative) if negative is not None else []):
+    for v in pos_values + neg_values:
         if v not in present:
             raise VoicesaeError(f"{meta_file}: column '{column}' has no row with value {v!r} "
                                 f"(values present: {present})")
     is_pos = values.isin(pos_values).to_numpy()
-    keep = is_pos | (values.isin(_as_values(negative)).to_numpy() if negative is not None else ~is_pos)
-    name = name or f"{column}={'/'.join(pos_values)} vs " + ("/".join(_as_values(negative)) if negative is not None else "rest")
+    keep = is_pos | (values.isin(neg_values).to_numpy() if negative is not None else ~is_pos)
+    name = name or f"{column}={'/'.join(pos_values)} vs " + ("/".join(neg_values) if negative is not None else "rest")
     parts = {}
     for split in ("train", "test"):
         rows = keep & (ds.metadata["split"] == split).to_numpy()

@@ -160,12 +160,12 @@ def _row_error(path: Path, row: int, field: str, message: str) -> VoicesaeError:
     return VoicesaeError(f"{path}: row {row}, field '{field}': {message}")
 
 
-def load(manifest_path: str | Path, check_hashes: bool = True) -> Dataset:
-    """Validate the manifest and its files, and return the dataset (see the module docstring)."""
-    path = Path(manifest_path)
-    m = read_manifest(path)
-    root = path.parent
-    files = {key: root / m[key]["path"] for key in ("embeddings", "metadata", "ground_truth") if key in m}
+def check_files(path: str | Path, m: dict | None = None, check_hashes: bool = True) -> dict[str, Path]:
+    """The manifest's files ({key: path}), each checked to exist and, with ``check_hashes``, to
+    have the sha256 the manifest records. Reads the bytes only; ``load`` also parses them."""
+    path = Path(path)
+    m = read_manifest(path) if m is None else m
+    files = {key: path.parent / m[key]["path"] for key in ("embeddings", "metadata", "ground_truth") if key in m}
     for key, f in files.items():
         if not f.is_file():
             raise VoicesaeError(f"{path}: field '{key}.path': file {f} does not exist")
@@ -174,6 +174,14 @@ def load(manifest_path: str | Path, check_hashes: bool = True) -> Dataset:
             if digest != m[key]["sha256"]:
                 raise VoicesaeError(f"{f}: sha256 is {digest}, the manifest {path} says {m[key]['sha256']} "
                                     "(the file changed, or the manifest is stale)")
+    return files
+
+
+def load(manifest_path: str | Path, check_hashes: bool = True) -> Dataset:
+    """Validate the manifest and its files, and return the dataset (see the module docstring)."""
+    path = Path(manifest_path)
+    m = read_manifest(path)
+    files = check_files(path, m, check_hashes)
     emb_path, meta_path = files["embeddings"], files["metadata"]
     ids, emb = read_embeddings(emb_path, m["embeddings"]["format"], m["embeddings"].get("columns"))
     if emb.ndim != 2:

@@ -12,17 +12,19 @@ GRIDS = {("language", "precision"): "fig2_language_precision.csv", ("language", 
          ("music", "precision"): "fig3_music_precision.csv", ("music", "recall"): "fig3_music_recall.csv"}
 
 
-def grid(feature: str, metric: str, folder: str | Path = FOLDER) -> pd.DataFrame:
-    """Fig. 2 (feature='language') or Fig. 3 ('music'), metric 'precision' or 'recall', in percent:
-    rows latent_dim, columns k5..k35."""
-    try:
-        name = GRIDS[(feature, metric)]
-    except KeyError:
-        raise VoicesaeError(f"paper_reference.grid: no published grid for {feature!r} / {metric!r}") from None
+def _table(name: str, folder, index: str) -> pd.DataFrame:
     path = Path(folder) / name
     if not path.is_file():
         raise VoicesaeError(f"{path}: missing (the paper's numbers are copied into data_manifests/paper_reference/)")
-    return pd.read_csv(path, index_col="latent_dim")
+    return pd.read_csv(path, index_col=index)
+
+
+def grid(feature: str, metric: str, folder: str | Path = FOLDER) -> pd.DataFrame:
+    """Fig. 2 (feature='language') or Fig. 3 ('music'), metric 'precision' or 'recall', in percent:
+    rows latent_dim, columns k5..k35."""
+    if (feature, metric) not in GRIDS:
+        raise VoicesaeError(f"paper_reference.grid: no published grid for {feature!r} / {metric!r}")
+    return _table(GRIDS[(feature, metric)], folder, "latent_dim")
 
 
 def difference(ours: pd.DataFrame, paper: pd.DataFrame) -> pd.DataFrame:
@@ -32,13 +34,6 @@ def difference(ours: pd.DataFrame, paper: pd.DataFrame) -> pd.DataFrame:
 
 STEERING = {"language": "table3_language_steering.csv", "music": "table4_music_steering.csv"}
 DATASETS = {"language": "table1_language_dataset.csv", "music": "table2_music_dataset.csv"}
-
-
-def _table(name: str, folder, index: str) -> pd.DataFrame:
-    path = Path(folder) / name
-    if not path.is_file():
-        raise VoicesaeError(f"{path}: missing (the paper's numbers are copied into data_manifests/paper_reference/)")
-    return pd.read_csv(path, index_col=index)
 
 
 def steering(feature: str, folder: str | Path = FOLDER) -> pd.DataFrame:

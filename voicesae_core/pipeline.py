@@ -44,9 +44,9 @@ def ensure_synthetic(profile: str, quiet: bool = True) -> list[Path]:
     generate them (deterministic) when absent. Returns the committed manifest paths."""
     from . import manifest, synthetic
     committed = [manifest_path(d, profile) for d in DATASETS]
-    try:
+    try:  # the hashes only: whoever uses the data loads (and so validates) it anyway
         for m in committed:
-            manifest.load(m)
+            manifest.check_files(m)
         return committed
     except VoicesaeError:
         pass
@@ -89,7 +89,7 @@ def run(parameters: dict, output_dir: str | Path, names: list[str] | None = None
     done = []
     for name in tqdm(names or ORDER, desc="notebooks", unit="notebook", disable=quiet):
         src = to_ipynb(name, src_dir / f"{name}.ipynb", source_dir)
-        declared = {p for p in pm.inspect_notebook(str(src))}
+        declared = set(pm.inspect_notebook(str(src)))
         params = {k: v for k, v in {**parameters, "output_dir": str(output_dir)}.items() if k in declared}
         target, failed = run_dir / f"{name}.ipynb", run_dir / f"{name}.failed.ipynb"
         with atomic_path(target, suffix=".tmp.ipynb") as tmp:  # a failed run never replaces a good one

@@ -101,13 +101,18 @@ def sweep_plot(table: pd.DataFrame, positive: str, negative: str):
     return fig
 
 
-def _node_order(links: pd.DataFrame, dims: list[int], label_latents: list[list[int]]) -> dict[int, list[int]]:
+def _node_counts(links: pd.DataFrame, dims: list[int]) -> dict[int, pd.Series]:
+    """Per size, the samples in each of its nodes: what leaves it (or, at the last size, what enters)."""
+    last = len(dims) - 1
+    return {dim: links[links.step == min(i, last - 1)].groupby("source" if i < last else "target")["count"].sum()
+            for i, dim in enumerate(dims)}
+
+
+def _node_order(counts: dict[int, pd.Series], dims: list[int], label_latents: list[list[int]]) -> dict[int, list[int]]:
     """Per size: its label latents (strongest first), then 'none' at the bottom; only nodes with samples."""
     order = {}
     for i, dim in enumerate(dims):
-        side = links[links.step == i][["source", "count"]] if i < len(dims) - 1 else \
-            links[links.step == i - 1][["target", "count"]].rename(columns={"target": "source"})
-        present = set(side["source"])
+        present = set(counts[dim].index)
         order[dim] = [n for n in label_latents[i] if n in present] + [n for n in sorted(present - set(label_latents[i]))
                                                                      if n != NONE] + ([NONE] if NONE in present else [])
     return order
@@ -122,17 +127,13 @@ def alluvial(links: pd.DataFrame, dims: list[int], label_latents: list[list[int]
         raise ValueError("alluvial: need links between at least two latent sizes")
     groups = sorted(links["group"].unique())
     color = {g: GROUP_COLORS[i % len(GROUP_COLORS)] for i, g in enumerate(groups)}
-    order = _node_order(links, dims, label_latents)
+    counts = _node_counts(links, dims)
+    order = _node_order(counts, dims, label_latents)
     total = links[links.step == 0]["count"].sum()
     n_max = max(len(v) for v in order.values())
     unit = (1.0 - gap * (n_max - 1)) / total
     # Node extents per size: top y and size (in sample counts).
-    size = {}
-    for i, dim in enumerate(dims):
-        side = "source" if i < len(dims) - 1 else "target"
-        step = i if i < len(dims) - 1 else i - 1
-        counts = links[links.step == step].groupby(side)["count"].sum()
-        size[dim] = {n: int(counts.get(n, 0)) for n in order[dim]}
+    size = {dim: {n: int(counts[dim][n]) for n in order[dim]} for dim in dims}
     top = {}
     for dim in dims:
         y = 1.0

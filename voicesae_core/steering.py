@@ -71,12 +71,23 @@ def steer(sae: SparseAutoencoder, x, phi: int, positive, a_phi: float = 1.0) -> 
 def steering_experiment(sae: SparseAutoencoder, x_train, y_train, x_test, y_test, phi: int,
                         a_phi: float = 1.0) -> SteeringResult:
     """delta_s before and after steering latent ``phi`` for every test row (see module doc)."""
+    unsteered = _unsteered(sae, x_train, y_train, x_test, y_test)
+    return _steered(unsteered, sae, x_test, phi, a_phi)
+
+
+def _unsteered(sae: SparseAutoencoder, x_train, y_train, x_test, y_test) -> SteeringResult:
+    """The part of the experiment that does not depend on phi or a_phi: centroids and delta_s before
+    (``delta_after`` holds delta_s before too, until ``_steered`` replaces it)."""
     y_train, y_test = np.asarray(y_train, bool), np.asarray(y_test, bool)
     eps_train = reconstruct(sae, x_train)
     c_pos, c_neg = eps_train[y_train].mean(0), eps_train[~y_train].mean(0)
     before = delta_s(reconstruct(sae, x_test), c_pos, c_neg)
-    after = delta_s(steer(sae, x_test, phi, y_test, a_phi), c_pos, c_neg)
-    return SteeringResult(before, after, y_test, c_pos, c_neg)
+    return SteeringResult(before, before, y_test, c_pos, c_neg)
+
+
+def _steered(unsteered: SteeringResult, sae: SparseAutoencoder, x_test, phi: int, a_phi: float) -> SteeringResult:
+    after = delta_s(steer(sae, x_test, phi, unsteered.positive, a_phi), unsteered.c_pos, unsteered.c_neg)
+    return unsteered._replace(delta_after=after)
 
 
 def means_table(result: SteeringResult, positive: str, negative: str) -> pd.DataFrame:
@@ -91,9 +102,10 @@ def sweep(sae: SparseAutoencoder, x_train, y_train, x_test, y_test, phi: int, a_
     """The dose-response of steering: per a_phi, the mean delta_s of each class after steering and the
     share of samples whose delta_s changed sign (positive samples now closer to c_neg, and vice versa).
     a_phi = 0 only zeroes the latent."""
+    unsteered = _unsteered(sae, x_train, y_train, x_test, y_test)  # once, not per a_phi
     rows = []
     for a in a_phis:
-        r = steering_experiment(sae, x_train, y_train, x_test, y_test, phi, float(a))
+        r = _steered(unsteered, sae, x_test, phi, float(a))
         p = r.positive
         rows.append({"a_phi": float(a), "positive_mean_before": float(r.delta_before[p].mean()),
                      "positive_mean_after": float(r.delta_after[p].mean()),
