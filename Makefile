@@ -15,7 +15,7 @@ DEPS := pyproject.toml requirements/constraints.txt
 
 PROFILE ?= full
 
-.PHONY: test book bench data notebooks lock clean chromium
+.PHONY: test book bench data notebooks lock clean system-tools
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -28,17 +28,21 @@ $(VENV)/.%-installed: $(DEPS) $(VENV)/.torch-2.13.0
 	$(PIP) install --quiet $(PIN) -e '.[$*]'
 	touch $@
 
-# The tests execute the notebooks and build the quick book, so they need the book extra, and
-# read it in Debian's chromium (installed here when missing, as root or with sudo).
-test: $(VENV)/.test-installed $(VENV)/.book-installed chromium
+# The tests execute the notebooks and build the quick book, so they need the book and audio
+# extras, and read the book in Debian's chromium.
+test: $(VENV)/.test-installed $(VENV)/.book-installed $(VENV)/.audio-installed system-tools
 	$(BIN)/python -m pytest
 
-chromium:
-	@command -v chromium >/dev/null 2>&1 || { echo "installing Debian chromium for the browser test"; \
-	  SUDO=$$([ "$$(id -u)" = 0 ] || echo sudo); $$SUDO apt-get update -qq && $$SUDO apt-get install -y -qq chromium; }
+# Debian programs: chromium (the browser check), espeak-ng and sox (the demo corpus). Installed
+# here when missing, as root or with sudo.
+SYSTEM_TOOLS := chromium espeak-ng sox
+system-tools:
+	@missing=""; for t in $(SYSTEM_TOOLS); do command -v $$t >/dev/null 2>&1 || missing="$$missing $$t"; done; \
+	if [ -n "$$missing" ]; then echo "installing Debian packages:$$missing"; \
+	  SUDO=$$([ "$$(id -u)" = 0 ] || echo sudo); $$SUDO apt-get update -qq && $$SUDO apt-get install -y -qq $$missing; fi
 
 # data -> notebooks (papermill; skipped when their inputs are unchanged) -> jupyter-book build.
-book: $(VENV)/.book-installed
+book: $(VENV)/.book-installed $(VENV)/.audio-installed system-tools
 	$(BIN)/python -m voicesae_core book --profile $(PROFILE) --output-dir out/$(PROFILE)
 	@echo "book: $(CURDIR)/out/$(PROFILE)/_build/html/index.html"
 
@@ -51,17 +55,17 @@ data: $(VENV)/.test-installed
 
 # The paper's analyses: every notebook, executed in order by papermill, on the embedded default
 # (or pass parameters: make notebooks NOTEBOOK_ARGS="-p ks '[5,20]'"). Output: out/$(PROFILE)/.
-notebooks: $(VENV)/.book-installed
+notebooks: $(VENV)/.book-installed $(VENV)/.audio-installed system-tools
 	$(BIN)/python -m voicesae_core notebooks --profile $(PROFILE) --output-dir out/$(PROFILE) $(NOTEBOOK_ARGS)
 
 bench: $(VENV)/.bench-installed
 	$(BIN)/python bench/train_grid.py $(BENCH_ARGS)
 
 # Refresh the pins after changing pyproject.toml (needs every extra installed).
-lock: $(VENV)/.test-installed $(VENV)/.book-installed $(VENV)/.bench-installed
+lock: $(VENV)/.test-installed $(VENV)/.book-installed $(VENV)/.audio-installed $(VENV)/.bench-installed
 	{ echo "# Exact versions of everything the set-up installs (used as pip constraints by the Makefile)."; \
 	  echo "# Regenerate: make lock (after changing pyproject.toml)."; \
-	  $(PIP) freeze | grep -v -E "^(-e|voicesae|torch==)"; echo "torch==2.13.0"; } > requirements/constraints.txt
+	  $(PIP) freeze | grep -v -E "^(-e|voicesae|torch==|# Editable)"; echo "torch==2.13.0"; } > requirements/constraints.txt
 
 clean:
 	rm -rf _build .pytest_cache

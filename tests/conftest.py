@@ -33,3 +33,33 @@ def quick_sae(quick):
     from voicesae_core import SAEConfig, TrainConfig, train_grid
     return train_grid(quick["sae_train"].embeddings, [SAEConfig(100, 10)], TrainConfig(epochs=2, batch_size=1024),
                       quiet=True).models[0]
+
+
+@pytest.fixture(scope="session")
+def demo(tmp_path_factory):
+    """The offline demo corpus (quick profile) and its 4-8 s segments: (recordings, segments) manifests."""
+    from voicesae_core import demo_corpus, segments
+    d = tmp_path_factory.mktemp("demo")
+    recordings = demo_corpus.generate(d, "quick", seed=0, quiet=True)
+    return recordings, segments.segment(recordings, d / "segments.json", quiet=True).manifest
+
+
+@pytest.fixture(scope="session")
+def titanet():
+    """TitaNet-S built from its configuration, random weights (seed 0)."""
+    from voicesae_core import speaker_model
+    return speaker_model.load("random:titanet-small", seed=0)
+
+
+def write_wav(path, x, sr=16000, subtype="PCM_16"):
+    import soundfile as sf
+    sf.write(str(path), x, sr, subtype=subtype)
+    return path
+
+
+def tone(seconds, sr=16000, freq=220.0, amp=0.5, seed=0):
+    """A voiced-like test signal: a harmonic tone with a little noise."""
+    rng = np.random.default_rng(seed)
+    t = np.arange(int(seconds * sr)) / sr
+    x = sum(np.sin(2 * np.pi * freq * h * t) / h for h in (1, 2, 3)) + 0.05 * rng.standard_normal(len(t))
+    return (amp * x / np.abs(x).max()).astype(np.float32)

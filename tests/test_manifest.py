@@ -213,7 +213,7 @@ def test_nemo_manifest_to_metadata_joins_nemo_pkl(tmp_path):
     np.testing.assert_array_equal(manifest.load(out).embeddings, x)
     lines.append(dict(lines[0], offset=5.0))  # a second segment of the same file: NeMo would lose one
     (tmp_path / "nemo.json").write_text("\n".join(json.dumps(r) for r in lines) + "\n")
-    with pytest.raises(VoicesaeError, match=r"nemo.json: line 5, field 'audio_filepath': NeMo's .pkl key "
-                                            r"'calls@spk0@seg0.wav' repeats line 1's"):
+    with pytest.raises(VoicesaeError, match=r"nemo.json: row 5, field 'audio_filepath': NeMo's .pkl key "
+                                            r"'calls@spk0@seg0.wav' repeats row 1's"):
         manifest.metadata_from_nemo_manifest(tmp_path / "nemo.json", tmp_path / "m2.csv")
     assert not (tmp_path / "m2.csv").exists()

@@ -18,6 +18,12 @@ Modules, one concept each:
 * ``steering``          Eqs. 1-3: switch phi off/on, relative similarity delta_s (Tables III-IV)
 * ``splitting``         follow a label's latents across latent sizes: flows and splits (Fig. 4)
 * ``paper_reference``   the paper's published grids and tables, to show beside ours
+* ``nemo_manifest``     NeMo-style audio manifests (JSON lines): read with row/field errors, write
+* ``audio``             one clip for a speaker model: mono, resampled, bad audio named by reason
+* ``segments``          the paper's 4-8 s non-silent segments (SoX's silence rule or silero-vad)
+* ``speaker_model``     NeMo TitaNet (.nemo, pretrained name, or config with random weights), resemblyzer
+* ``extract``           a NeMo manifest -> embeddings + metadata + data manifest; resumable, nothing lost
+* ``demo_corpus``       an offline audio corpus: espeak-ng speakers (en/es), hold music, telephony
 * ``plots``             the notebooks' figures (needs the ``book`` extra: matplotlib, seaborn, plotly)
 * ``pipeline``          run the notebooks in order: jupytext -> papermill, shared parameters
 * ``book``              build the Jupyter Book: data -> notebooks (skipped when unchanged) -> HTML

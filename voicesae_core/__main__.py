@@ -84,6 +84,34 @@ def main(argv: list[str] | None = None) -> int:
     nm.add_argument("nemo_manifest", help="the JSON-lines manifest given to extract_speaker_embeddings.py")
     nm.add_argument("--out", required=True, help="the metadata .csv to write")
 
+    au = sub.add_parser("audio", help="from audio to embeddings: demo corpus, 4-8 s segments, NeMo extraction")
+    asub = au.add_subparsers(dest="audio_command", required=True)
+    dm = asub.add_parser("demo", help="generate the offline demo corpus (espeak-ng speech, hold music, sox telephony)")
+    dm.add_argument("--out", required=True, help="folder for audio/ and recordings.json (a NeMo manifest)")
+    dm.add_argument("--profile", choices=["quick", "full"], default="quick")
+    dm.add_argument("--seed", type=int, default=0)
+    dm.add_argument("--quiet", action="store_true")
+    sg = asub.add_parser("segment", help="cut recordings into 4-8 s non-silent segments (a NeMo manifest)")
+    sg.add_argument("nemo_manifest", help="NeMo manifest of recordings (JSON lines)")
+    sg.add_argument("--out", required=True, help="the segment manifest to write")
+    sg.add_argument("--method", choices=["energy", "silero"], default="energy",
+                    help="energy: SoX's silence rule, keeps music (default); silero: speech only")
+    sg.add_argument("--min-len", type=float, default=4.0)
+    sg.add_argument("--max-len", type=float, default=8.0)
+    sg.add_argument("--quiet", action="store_true")
+    ex = asub.add_parser("extract", help="embed a NeMo manifest's clips: embeddings + metadata + data manifest")
+    ex.add_argument("nemo_manifest")
+    ex.add_argument("--out", required=True, help="output folder (embeddings.npy, metadata.csv, manifest.json, skipped.csv)")
+    ex.add_argument("--model", default="random:titanet-small",
+                    help="a .nemo file, a NeMo pretrained name, random:titanet-small|titanet-large, or resemblyzer")
+    ex.add_argument("--batch-size", type=int, default=16)
+    ex.add_argument("--min-duration", type=float, default=0.5, help="shorter rows are skipped, with the reason recorded")
+    ex.add_argument("--normalization", choices=["none", "l2", "nemo"], default="none")
+    ex.add_argument("--device", default="cpu")
+    ex.add_argument("--name", default=None)
+    ex.add_argument("--seed", type=int, default=0, help="for random:* models")
+    ex.add_argument("--quiet", action="store_true")
+
     nb = sub.add_parser("notebooks", help="run the paper's notebooks (jupytext -> papermill) in order")
     nb.add_argument("--profile", choices=["quick", "full"], default="full", help="the embedded default's size")
     nb.add_argument("--output-dir", default=None, help="default: out/<profile>")
@@ -113,6 +141,8 @@ def main(argv: list[str] | None = None) -> int:
             print(result.out_dir / "results.csv")
         elif args.command == "data":
             return _data(args)
+        elif args.command == "audio":
+            return _audio(args)
         elif args.command == "book":
             from . import book, pipeline
 
@@ -164,6 +194,26 @@ def _data(args) -> int:
                                       description=args.description, command="python -m voicesae_core data manifest",
                                       columns=columns, normalization=args.normalization)
         print(manifest.validate(out))
+    return 0
+
+
+def _audio(args) -> int:
+    if args.audio_command == "demo":
+        from . import demo_corpus
+        print(demo_corpus.generate(args.out, args.profile, args.seed, quiet=args.quiet))
+    elif args.audio_command == "segment":
+        from . import segments
+        r = segments.segment(args.nemo_manifest, args.out, args.method, args.min_len, args.max_len, quiet=args.quiet)
+        print(f"{r.segments} segments ({r.seconds:.1f} s of audio); {len(r.skipped)} recordings gave none "
+              f"(see {r.manifest}.skipped.csv)", file=sys.stderr)
+        print(r.manifest)
+    else:
+        from . import extract
+        r = extract.extract(args.nemo_manifest, args.out, args.model, name=args.name, batch_size=args.batch_size,
+                            min_duration=args.min_duration, normalization=args.normalization, device=args.device,
+                            seed=args.seed, quiet=args.quiet)
+        print(r.summary(), file=sys.stderr)
+        print(r.manifest)
     return 0
 
 

@@ -258,27 +258,19 @@ def metadata_from_nemo_manifest(nemo_manifest: str | Path, out: str | Path) -> P
     ``id`` is the key NeMo's .pkl uses; every other field is kept as a column. Two rows with
     the same key (several segments of one file) would overwrite each other in NeMo's .pkl:
     that is an error here, naming both lines, rather than a silently lost row."""
+    from . import nemo_manifest as nm
+
     path = Path(nemo_manifest)
     rows, seen = [], {}
-    with open(path) as f:
-        for line_no, line in enumerate(f, 1):
-            if not line.strip():
-                continue
-            try:
-                row = json.loads(line)
-            except json.JSONDecodeError as e:
-                raise VoicesaeError(f"{path}: line {line_no}: not valid JSON ({e})") from None
-            if "audio_filepath" not in row:
-                raise VoicesaeError(f"{path}: line {line_no}, field 'audio_filepath': missing")
-            key = nemo_pkl_id(row["audio_filepath"])
-            if key in seen:
-                raise VoicesaeError(f"{path}: line {line_no}, field 'audio_filepath': NeMo's .pkl key {key!r} repeats "
-                                    f"line {seen[key]}'s, so NeMo keeps only one of their embeddings; give each "
-                                    "segment its own file, or use our extraction")
-            seen[key] = line_no
-            rows.append({"id": key, **row})
-    if not rows:
-        raise VoicesaeError(f"{path}: no rows")
+    for row in nm.read(path, resolve=False):
+        line_no = row.pop("_row")
+        key = nemo_pkl_id(row["audio_filepath"])
+        if key in seen:
+            raise VoicesaeError(f"{path}: row {line_no}, field 'audio_filepath': NeMo's .pkl key {key!r} repeats "
+                                f"row {seen[key]}'s, so NeMo keeps only one of their embeddings; give each "
+                                "segment its own file, or use our extraction (python -m voicesae_core audio extract)")
+        seen[key] = line_no
+        rows.append({"id": key, **row})
     out = Path(out)
     with atomic_path(out) as tmp:
         pd.DataFrame(rows).to_csv(tmp, index=False)
