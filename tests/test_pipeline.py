@@ -14,11 +14,12 @@ from voicesae_core.trainer import load_grid
 GRID = {"latent_dims": [100, 200, 300], "ks": [5, 20]}
 FIGURES = ["data_pca_language", "grid_training", "fig2a_language_precision", "fig2b_language_recall",
            "fig3a_music_precision", "fig3b_music_recall", "fig4_splitting_k20", "fig5_steering_language",
-           "fig6_steering_music", "steering_sweep_language", "steering_sweep_music"]
+           "fig6_steering_music", "steering_sweep_language", "steering_sweep_music", "audio_segmentation"]
 TABLES = ["datasets", "table1_language_dataset", "table2_music_dataset", "grid_training", "identification_language",
           "identification_music", "identification_single_L200_k20", "identification_errors_language",
           "identification_error_summary_language", "splitting_k20_links", "splitting_k20_nodes",
-          "splitting_k20_splits", "tableiii_steering_language", "tableiv_steering_music", "steering_sweep_language"]
+          "splitting_k20_splits", "tableiii_steering_language", "tableiv_steering_music", "steering_sweep_language",
+          "audio_segments", "audio_embeddings", "audio_identification_steering"]
 
 
 @pytest.fixture(scope="module")
@@ -65,6 +66,28 @@ def test_the_notebooks_tables_are_the_cores_numbers(run):
     assert t3[("paper", "delta_s_after")].tolist() == [-0.52, 0.475]
     links = pd.read_csv(out / "tables" / "splitting_k20_links.csv")
     assert (links.groupby("step")["count"].sum() == len(t.y_test)).all()
+
+
+def test_the_audio_chapter_is_the_cores_numbers(run):
+    """06_audio: every segment embedded, embeddings as the model gives them clip by clip, the dense
+    probe's F1 recomputed from the data manifest the notebook wrote."""
+    from voicesae_core import audio, extract, speaker_model
+    out, _ = run
+    segments = pd.read_json(out / "audio" / "segments.json", lines=True)
+    runs = pd.read_csv(out / "tables" / "audio_embeddings.csv", index_col="model")
+    assert (runs["embedded"] == len(segments)).all() and (runs["skipped"] == 0).all()
+    summary = pd.read_csv(out / "tables" / "audio_identification_steering.csv", index_col=["model", "label"])
+    model = speaker_model.load("random:titanet-small", seed=0)
+    folder = out / "audio" / "embeddings" / "random-titanet-small"
+    ds = manifest.load(folder / "manifest.json")
+    ids, raw = extract.raw_embeddings(folder)
+    row = ds.metadata.iloc[3]
+    clip = audio.read(row["audio_filepath"], row["offset"], row["duration"])
+    alone = model.embed([clip.signal])[0]
+    assert np.abs(raw[ids.index(row["id"])] - alone).max() / np.abs(alone).max() < 1e-5
+    t = labels.task(ds, "language", "es", "en")
+    dense = probe.dense_probe(t.x_train, t.y_train, t.x_test, t.y_test)
+    assert summary.loc[("random:titanet-small", "Spanish vs English"), "dense probe F1 %"] == pytest.approx(100 * dense.f1, abs=0.05)
 
 
 def _user_manifest(tmp_path, name, keep_rows=None, drop_column=None):

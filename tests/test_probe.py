@@ -103,3 +103,16 @@ def test_a_latent_that_never_fires_is_flagged_not_silent():
     r = probe.identify(hand_built(), x_train, y, x_train, y, "label")
     assert probe.note(r) == "" and r.scores.precision == 1.0
     assert probe.note(r._replace(fires_in_train=0)) == "phi never fires on the training split"
+
+
+def test_dense_probe_scores_a_linear_label_and_needs_both_classes():
+    import pytest
+    from voicesae_core import VoicesaeError
+    from voicesae_core.probe import dense_probe
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((400, 8)) * [0.001, 1, 1, 1, 1, 1, 1, 1]
+    y = x[:, 0] > 0  # only a tiny-scale dimension carries the label: without standardising, C=1 misses it
+    s = dense_probe(x[:300], y[:300], x[300:], y[300:])
+    assert s.precision > 0.85 and s.recall > 0.85
+    with pytest.raises(VoicesaeError, match="no positive"):
+        dense_probe(x[:300], np.zeros(300, bool), x[300:], y[300:])

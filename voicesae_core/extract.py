@@ -96,6 +96,14 @@ def _parts(out_dir: Path) -> dict[str, tuple[np.ndarray, str]]:
     return done
 
 
+def raw_embeddings(out_dir: str | Path) -> tuple[list[str], np.ndarray]:
+    """The ids and raw (unnormalised) embeddings saved in ``out_dir/parts``."""
+    done = _parts(Path(out_dir))
+    if not done:
+        raise VoicesaeError(f"{out_dir}: no extracted embeddings (parts/) here")
+    return list(done), np.stack([e for e, _ in done.values()])
+
+
 def _save_part(out_dir: Path, ids: list[str], emb: list[np.ndarray], notes: list[str]) -> None:
     n = len(list((out_dir / "parts").glob("part-*.npz")))
     with atomic_path(out_dir / "parts" / f"part-{n:05d}.npz", suffix=".npz") as tmp:

@@ -249,3 +249,19 @@ def plotly_html(fig):
     from IPython.display import HTML
     return HTML(fig.to_html(full_html=False, include_plotlyjs=True, include_mathjax=False,
                             config={"displaylogo": False, "responsive": True}))
+
+
+def segmentation(signal: np.ndarray, sample_rate: int, regions, pieces, title: str = ""):
+    """A recording's waveform with its non-silent stretches (shaded) and 4-8 s segments (brackets)."""
+    fig, ax = plt.subplots(figsize=(9, 2.4))
+    t = np.arange(len(signal)) / sample_rate
+    ax.plot(t, signal, lw=0.3, color="0.3")
+    for a, b in regions:
+        ax.axvspan(a, b, color="tab:blue", alpha=0.15, lw=0)
+    top = 1.05 * float(np.abs(signal).max())
+    for i, (a, b) in enumerate(pieces):
+        ax.plot([a, a, b, b], [top * 0.92, top, top, top * 0.92], color="tab:orange", lw=1.2)
+        ax.text((a + b) / 2, top * 1.02, f"{b - a:.1f} s", ha="center", va="bottom", fontsize=7)
+    ax.set(xlabel="seconds", yticks=[], xlim=(0, t[-1] if len(t) else 1), ylim=(-top, top * 1.2), title=title)
+    sns.despine(ax=ax, left=True)
+    return fig

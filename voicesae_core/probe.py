@@ -79,13 +79,16 @@ def _check_labels(y, split: str, what: str) -> np.ndarray:
     return y
 
 
-def fit_probe(v_train: np.ndarray, y_train, C: float = 1.0, seed: int = 0) -> np.ndarray:
-    """The logistic-regression weight of every latent for the positive class (L2, C=1, lbfgs)."""
+def _logistic(v_train: np.ndarray, y_train, C: float = 1.0, seed: int = 0) -> LogisticRegression:
     model = LogisticRegression(C=C, max_iter=5000, random_state=seed)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
-        model.fit(v_train, y_train)
-    return model.coef_[0]
+        return model.fit(v_train, y_train)
+
+
+def fit_probe(v_train: np.ndarray, y_train, C: float = 1.0, seed: int = 0) -> np.ndarray:
+    """The logistic-regression weight of every latent for the positive class (L2, C=1, lbfgs)."""
+    return _logistic(v_train, y_train, C, seed).coef_[0]
 
 
 def identify(sae: SparseAutoencoder, x_train, y_train, x_test, y_test, what: str = "label") -> ProbeResult:
@@ -98,6 +101,16 @@ def identify(sae: SparseAutoencoder, x_train, y_train, x_test, y_test, what: str
     phi = int(ranking[0])
     predicted = v_test[:, phi] > 0
     return ProbeResult(phi, ranking, weights, scores(y_test, predicted), predicted, int((v_train[:, phi] > 0).sum()))
+
+
+def dense_probe(x_train, y_train, x_test, y_test, what: str = "label") -> Scores:
+    """A logistic probe on the raw embeddings (all dimensions): is the label linearly there at all?
+    The reference a single latent is compared with."""
+    y_train = _check_labels(y_train, "train", what)
+    y_test = _check_labels(y_test, "test", what)
+    mean, std = x_train.mean(0), x_train.std(0) + 1e-12  # standardised, so C=1 means the same for any scale
+    model = _logistic((x_train - mean) / std, y_train)
+    return scores(y_test, model.predict((x_test - mean) / std))
 
 
 def note(result: ProbeResult) -> str:
