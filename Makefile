@@ -58,8 +58,11 @@ data: $(VENV)/.test-installed
 notebooks: $(VENV)/.book-installed $(VENV)/.audio-installed system-tools
 	$(BIN)/python -m voicesae_core notebooks --profile $(PROFILE) --output-dir out/$(PROFILE) $(NOTEBOOK_ARGS)
 
-bench: $(VENV)/.bench-installed
+# Speed and memory, printed as ratios measured side by side: grid training (bench/train_grid.py)
+# and embedding extraction vs NeMo's batch_inference (bench/embed.py).
+bench: $(VENV)/.bench-installed $(VENV)/.audio-installed system-tools
 	$(BIN)/python bench/train_grid.py $(BENCH_ARGS)
+	$(BIN)/python bench/embed.py $(EMBED_ARGS)
 
 # Refresh the pins after changing pyproject.toml (needs every extra installed).
 lock: $(VENV)/.test-installed $(VENV)/.book-installed $(VENV)/.audio-installed $(VENV)/.bench-installed
