@@ -113,9 +113,10 @@ for model in audio_models:
     runs.append({"model": model, "dim": raw.shape[1], "embedded": result.embedded, "skipped": len(result.skipped),
                  "clips/s (this run)": round(result.clips_per_s, 1),
                  "raw mean pairwise cosine": round(float((unit.sum(0) @ unit.sum(0) - len(unit)) / (len(unit) * (len(unit) - 1))), 5),
-                 "normalization": datasets[model].manifest["normalization"]})
+                 "normalization": audio_normalization})
 runs = pd.DataFrame(runs).set_index("model")
 write_csv(tables / "audio_embeddings.csv", runs)
+print("recorded in each data manifest:", datasets[audio_models[0]].manifest["normalization"])
 runs
 
 # %% [markdown]
@@ -181,7 +182,7 @@ display(Markdown(" ".join(sentence(m, lab, r) for (m, lab), r in summary.iterrow
 # speaker differs from another mostly by those settings. A latent that separates them may track
 # the synthesiser's voice table rather than anything a human listener calls language or gender,
 # and the corpus is tiny (tens of test segments, so one segment moves a percentage by several
-# points). The random-weight TitaNet carries no trained meaning at all: what its SAE finds
-# reflects raw spectral statistics (music and telephone band-limiting are easy; language is
-# not). With your own recordings and your fine-tuned `.nemo` file, the same notebook runs the
-# paper's pipeline on real data.
+# points). The random-weight TitaNet carries no trained meaning at all: whatever its embeddings
+# separate comes from the audio's spectral statistics passed through random filters, not from a
+# learned speaker representation. With your own recordings and your fine-tuned `.nemo` file, the
+# same notebook runs the paper's pipeline on real data.
