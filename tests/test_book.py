@@ -141,6 +141,6 @@ def test_keys_change_from_the_changed_notebook_on(tmp_path, monkeypatch):
     with open(tmp_path / "04_splitting.py", "a") as f:
         f.write("\n# an edit\n")
     after = book.notebook_keys({"profile": "quick"}, "quick")
-    assert [n for n in pipeline.ORDER if before[n] != after[n]] == ["04_splitting", "05_steering", "06_audio"]
+    assert [n for n in pipeline.ORDER if before[n] != after[n]] == pipeline.ORDER[pipeline.ORDER.index("04_splitting"):]
     other = book.notebook_keys({"profile": "quick", "ks": [5, 20]}, "quick")
     assert all(other[n] != after[n] for n in pipeline.ORDER)  # a parameter reaches every notebook

@@ -14,12 +14,12 @@ from voicesae_core.trainer import load_grid
 GRID = {"latent_dims": [100, 200, 300], "ks": [5, 20]}
 FIGURES = ["data_pca_language", "grid_training", "fig2a_language_precision", "fig2b_language_recall",
            "fig3a_music_precision", "fig3b_music_recall", "fig4_splitting_k20", "fig5_steering_language",
-           "fig6_steering_music", "steering_sweep_language", "steering_sweep_music", "audio_segmentation"]
+           "fig6_steering_music", "steering_sweep_language", "steering_sweep_music", "audio_segmentation", "recovery_grid"]
 TABLES = ["datasets", "table1_language_dataset", "table2_music_dataset", "grid_training", "identification_language",
           "identification_music", "identification_single_L200_k20", "identification_errors_language",
           "identification_error_summary_language", "splitting_k20_links", "splitting_k20_nodes",
           "splitting_k20_splits", "tableiii_steering_language", "tableiv_steering_music", "steering_sweep_language",
-          "audio_segments", "audio_embeddings", "audio_identification_steering"]
+          "audio_segments", "audio_embeddings", "audio_identification_steering", "recovery_grid", "recovery_L200_k20"]
 
 
 @pytest.fixture(scope="module")
@@ -88,6 +88,18 @@ def test_the_audio_chapter_is_the_cores_numbers(run):
     t = labels.task(ds, "language", "es", "en")
     dense = probe.dense_probe(t.x_train, t.y_train, t.x_test, t.y_test)
     assert summary.loc[("random:titanet-small", "Spanish vs English"), "dense probe F1 %"] == pytest.approx(100 * dense.f1, abs=0.05)
+
+
+def test_the_recovery_chapter_is_the_cores_numbers(run):
+    from voicesae_core import recovery
+    out, _ = run
+    truth = manifest.load(pipeline.manifest_path("sae_train", "quick")).ground_truth()
+    models = load_grid(out / "grid", expand_grid(GRID["latent_dims"], GRID["ks"]))
+    table = pd.read_csv(out / "tables" / "recovery_grid.csv", index_col="model")
+    for m in models:
+        r = recovery.recovery(m, truth)
+        assert table.loc[m.cfg.name, "mean_hungarian_cos"] == pytest.approx(r["hungarian_cos"].mean(), abs=1e-6)
+        assert table.loc[m.cfg.name, "spanish_max_cos"] == pytest.approx(r.loc["spanish", "max_cos"], abs=1e-6)
 
 
 def _user_manifest(tmp_path, name, keep_rows=None, drop_column=None):
