@@ -29,7 +29,7 @@ import pandas as pd
 
 from . import audio, nemo_manifest, speaker_model
 from .errors import VoicesaeError
-from .files import atomic_path, sha256_file, write_csv, write_json
+from .files import atomic_path, read_json, sha256_file, write_csv, write_json
 from .manifest import STANDARD_MEANINGS, write_manifest
 
 NORMALIZATIONS = ("none", "l2", "nemo")
@@ -129,11 +129,12 @@ def extract(nemo_in: str | Path, out_dir: str | Path, model: str | speaker_model
     m = model if isinstance(model, speaker_model.SpeakerModel) else speaker_model.load(model, device, seed)
 
     # An interrupted run may be resumed only with the same model.
-    stamp = {k: v for k, v in m.provenance.items()}
+    stamp = json.loads(json.dumps(m.provenance))  # as it reads back from JSON, to compare like with like
     stamp_path = out_dir / "extraction.json"
-    if stamp_path.exists() and json.loads(stamp_path.read_text()) != json.loads(json.dumps(stamp)):
+    earlier = read_json(stamp_path) if stamp_path.exists() else stamp
+    if earlier != stamp:
         raise VoicesaeError(f"{stamp_path}: {out_dir} holds embeddings from another model or setting "
-                            f"({json.loads(stamp_path.read_text()).get('model')}); use another folder or delete it")
+                            f"({earlier.get('model')}); use another folder or delete it")
     write_json(stamp_path, stamp)
     done = _parts(out_dir)
     reused = sum(i in done for i in ids)
