@@ -106,7 +106,8 @@ plots.publish(fig, figures, "audio_segmentation", "audio_segmentation")
 datasets, runs = {}, []
 for model in audio_models:
     out = work / "embeddings" / model.replace(":", "-")
-    result = extract.extract(seg.manifest, out, model, normalization=audio_normalization, seed=seed, quiet=True)
+    result = extract.extract(seg.manifest, out, model, normalization=audio_normalization, seed=seed,
+                             columns=None if recordings_manifest else demo_corpus.COLUMNS, quiet=True)
     datasets[model] = manifest.load(result.manifest)
     _, raw = extract.raw_embeddings(out)
     unit = raw / np.linalg.norm(raw, axis=1, keepdims=True)

@@ -80,6 +80,8 @@ def test_the_audio_chapter_is_the_cores_numbers(run):
     model = speaker_model.load("random:titanet-small", seed=0)
     folder = out / "audio" / "embeddings" / "random-titanet-small"
     ds = manifest.load(folder / "manifest.json")
+    from voicesae_core import demo_corpus
+    assert ds.manifest["columns"]["channel"] == demo_corpus.COLUMNS["channel"]  # the corpus's own meanings
     ids, raw = extract.raw_embeddings(folder)
     row = ds.metadata.iloc[3]
     clip = audio.read(row["audio_filepath"], row["offset"], row["duration"])

@@ -193,6 +193,5 @@ COLUMNS = {
     "voice": "espeak-ng voice+variant of the synthetic speaker (music: mono or stereo)",
     "pitch": "espeak-ng pitch setting 0-99 (-1 for music)",
     "speed": "espeak-ng speed, words per minute (-1 for music)",
-    "source_row": "the row of the recordings' manifest this segment was cut from",
 }
-"""Meanings of the corpus's non-standard metadata columns, for the data manifest."""
+"""Meanings of the corpus's own metadata columns, for the data manifest (``extract(columns=...)``)."""
