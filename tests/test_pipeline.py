@@ -14,12 +14,16 @@ from voicesae_core.trainer import load_grid
 GRID = {"latent_dims": [100, 200, 300], "ks": [5, 20]}
 FIGURES = ["data_pca_language", "grid_training", "fig2a_language_precision", "fig2b_language_recall",
            "fig3a_music_precision", "fig3b_music_recall", "fig4_splitting_k20", "fig5_steering_language",
-           "fig6_steering_music", "steering_sweep_language", "steering_sweep_music", "audio_segmentation", "recovery_grid"]
+           "fig6_steering_music", "steering_sweep_language", "steering_sweep_music", "audio_segmentation", "recovery_grid",
+           "stability_cosines", "stability_features", "verification_grid", "verification_tradeoff",
+           "sparse_probing"]
 TABLES = ["datasets", "table1_language_dataset", "table2_music_dataset", "grid_training", "identification_language",
           "identification_music", "identification_single_L200_k20", "identification_errors_language",
           "identification_error_summary_language", "splitting_k20_links", "splitting_k20_nodes",
           "splitting_k20_splits", "tableiii_steering_language", "tableiv_steering_music", "steering_sweep_language",
-          "audio_segments", "audio_embeddings", "audio_identification_steering", "recovery_grid", "recovery_L200_k20"]
+          "audio_segments", "audio_embeddings", "audio_identification_steering", "recovery_grid", "recovery_L200_k20",
+          "stability_pairs", "stability_summary", "stability_features", "verification_trials", "verification_grid",
+          "verification_tradeoff", "sparse_probing_language", "sparse_probing_music_baselines", "sparse_probing_summary"]
 
 
 @pytest.fixture(scope="module")
@@ -55,6 +59,7 @@ def test_the_notebooks_tables_are_the_cores_numbers(run):
     table = pd.read_csv(out / "tables" / "identification_language.csv")
     assert table["phi"].tolist() == ours["phi"].tolist()
     np.testing.assert_allclose(table[["precision", "recall"]], ours[["precision", "recall"]])
+    assert (table["recall_low"] <= table["recall"]).all() and (table["recall"] <= table["recall_high"]).all()
     grid = pd.read_csv(out / "tables" / "fig2b_language_recall.csv", index_col="latent_dim")
     np.testing.assert_allclose(grid.values, probe.as_grid(ours, "recall").values)
     single = models[[m.cfg.name for m in models].index("L200_k20_topk_s0")]
@@ -102,6 +107,53 @@ def test_the_recovery_chapter_is_the_cores_numbers(run):
         r = recovery.recovery(m, truth)
         assert table.loc[m.cfg.name, "mean_hungarian_cos"] == pytest.approx(r["hungarian_cos"].mean(), abs=1e-6)
         assert table.loc[m.cfg.name, "spanish_max_cos"] == pytest.approx(r.loc["spanish", "max_cos"], abs=1e-6)
+
+
+def test_the_stability_chapter_is_the_cores_numbers(run):
+    """08_stability: its seed 0 is chapter 2's model (same config, data and batch order), and its
+    seed-pair table is the core's matching recomputed."""
+    import torch
+    from voicesae_core import stability
+    out, _ = run
+    grid = {m.cfg.name: m for m in load_grid(out / "grid", expand_grid(GRID["latent_dims"], GRID["ks"]))}
+    seeds = load_grid(out / "stability", expand_grid([200], [20], seeds=range(5)))
+    assert torch.equal(seeds[0].W_dec, grid["L200_k20_topk_s0"].W_dec)
+    pairs = pd.read_csv(out / "tables" / "stability_pairs.csv")
+    row = pairs[(pairs.latent_dim == 200) & (pairs.seed_a == 1) & (pairs.seed_b == 3)].iloc[0]
+    cos = stability.seed_match(seeds[1], seeds[3])[1]
+    assert row["mean_cos"] == pytest.approx(cos.mean(), abs=1e-6)
+    assert row["shared_0.7_pct"] == pytest.approx(100 * (cos >= 0.7).mean())
+
+
+def test_the_verification_chapter_is_the_cores_numbers(run):
+    """09_verification: its trial list is every pair of test speakers' segments, and its grid table
+    is the core's EER / d' recomputed."""
+    from voicesae_core import verification
+    out, _ = run
+    t = labels.task(manifest.load(pipeline.manifest_path("language", "quick")), "language", "es", "en")
+    trials = pd.read_csv(out / "tables" / "verification_trials.csv")
+    n = len(t.meta_test)
+    assert len(trials) == n * (n - 1) // 2 and trials["target"].sum() == verification.trials(t.meta_test["speaker"]).target.sum()
+    models = load_grid(out / "grid", expand_grid([200], [5]))
+    ours = verification.steering_cost(models, t.x_train, t.y_train, t.x_test, t.y_test, t.meta_test["speaker"])
+    table = pd.read_csv(out / "tables" / "verification_grid.csv", index_col="model")
+    for col in ("raw_dprime", "reconstructed_dprime", "steered_eer", "steered_dprime", "mean_difference_dprime"):
+        assert table.loc["L200_k5_topk_s0", col] == pytest.approx(ours.loc["L200_k5_topk_s0", col], abs=1e-6), col
+
+
+def test_the_sparse_probing_chapter_is_the_cores_numbers(run):
+    from voicesae_core import sparse_probing
+    out, _ = run
+    t = labels.task(manifest.load(pipeline.manifest_path("music", "quick")), "is_music", 1, 0)
+    models = load_grid(out / "grid", expand_grid([300], [20]))
+    ours = sparse_probing.curve(models[0], t.x_train, t.y_train, t.x_test, t.y_test)
+    table = pd.read_csv(out / "tables" / "sparse_probing_music.csv")
+    mine = table[table.model == "L300_k20_topk_s0"].reset_index(drop=True)
+    assert mine["k"].tolist() == [1, 2, 4, 8, 16] and mine["latents"].tolist() == ours["latents"].tolist()
+    np.testing.assert_allclose(mine["f1"], ours["f1"])
+    refs = pd.read_csv(out / "tables" / "sparse_probing_music_baselines.csv")
+    raw = refs[refs.method == "raw embedding"]["f1"].iloc[0]
+    assert raw == pytest.approx(probe.dense_probe(t.x_train, t.y_train, t.x_test, t.y_test).f1)
 
 
 def _user_manifest(tmp_path, name, keep_rows=None, drop_column=None):

@@ -62,3 +62,12 @@ def test_plotly_html_is_self_contained():
     html = plots.plotly_html(plots.sankey(links)).data
     assert "Plotly.newPlot" in html and len(html) > 1_000_000  # plotly.js itself is inline
     assert not re.findall(r'<script[^>]+src=', html)  # nothing loaded from anywhere, CDN or not
+
+
+def test_heatmaps_write_the_intervals_under_our_values():
+    paper = paper_reference.grid("music", "recall")
+    ours = paper - 1.0
+    fig = plots.grid_heatmaps(ours, paper, "recall", intervals=(ours - 3.0, ours + 2.0))
+    first = fig.axes[0].texts[0].get_text()
+    assert first == f"{ours.iloc[0, 0]:.1f}\n[{ours.iloc[0, 0] - 3:.0f}, {ours.iloc[0, 0] + 2:.0f}]"
+    assert all("[" not in t.get_text() for t in fig.axes[1].texts)  # the paper's panel: values only

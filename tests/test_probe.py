@@ -69,6 +69,11 @@ def test_grid_table_and_paper_reference(quick):
     assert paper.loc[200, "k20"] == 95.4 and paper.shape == (6, 7)
     diff = paper_reference.difference(paper * 0 + 50, paper)
     assert diff.loc[100, "k5"] == 50 - 84.2
+    with_ci = probe.identify_grid(models, train.embeddings, train.metadata.language == "es", test.embeddings,
+                                  test.metadata.language == "es", "spanish", n_boot=200)
+    assert with_ci["phi"].tolist() == table["phi"].tolist()
+    assert (with_ci.precision_low <= with_ci.precision + 1e-9).all() and (with_ci.recall <= with_ci.recall_high + 1e-9).all()
+    assert "precision_low" not in table.columns
 
 
 def test_error_table_and_summary_hand_made():

@@ -18,6 +18,11 @@ Modules, one concept each:
 * ``steering``          Eqs. 1-3: switch phi off/on, relative similarity delta_s (Tables III-IV)
 * ``splitting``         follow a label's latents across latent sizes: flows and splits (Fig. 4)
 * ``paper_reference``   the paper's published grids and tables, to show beside ours
+* ``bootstrap``         bootstrap intervals of a predictor's precision, recall and F1
+* ``recovery``          beyond the paper: decoder directions vs the planted features (synthetic default)
+* ``stability``         beyond the paper: latents shared across seeds; a label's latent followed across seeds
+* ``sparse_probing``    beyond the paper: a probe on the top-k latents vs PCA and the raw embedding
+* ``verification``      beyond the paper: speaker-verification trials, EER, minDCF, d'; steering's cost to them
 * ``nemo_manifest``     NeMo-style audio manifests (JSON lines): read with row/field errors, write
 * ``audio``             one clip for a speaker model: mono, resampled, bad audio named by reason
 * ``segments``          the paper's 4-8 s non-silent segments (SoX's silence rule or silero-vad)

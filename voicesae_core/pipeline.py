@@ -21,7 +21,9 @@ from .files import atomic_path
 
 REPO = Path(__file__).resolve().parents[1]
 NOTEBOOKS = REPO / "notebooks"
-ORDER = ["01_data", "02_train_grid", "03_identification", "04_splitting", "05_steering", "06_audio", "07_recovery"]
+ORDER = ["01_data", "02_train_grid", "03_identification", "04_splitting", "05_steering", "06_audio", "07_recovery",
+         "08_stability", "09_verification",
+         "10_sparse_probing"]
 DATASETS = ("sae_train", "language", "music")
 
 TRAINING = {"full": {"epochs": 2, "batch_size": 4096}, "quick": {"epochs": 3, "batch_size": 1024}}

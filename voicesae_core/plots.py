@@ -43,18 +43,26 @@ def publish(fig, out_dir: str | Path, name: str, glue_name: str | None = None) -
     return paths
 
 
-def grid_heatmaps(ours: pd.DataFrame, paper: pd.DataFrame | None, title: str, degenerate: pd.DataFrame | None = None):
+def grid_heatmaps(ours: pd.DataFrame, paper: pd.DataFrame | None, title: str, degenerate: pd.DataFrame | None = None,
+                  intervals: tuple[pd.DataFrame, pd.DataFrame] | None = None):
     """Ours | the paper's | ours - paper, as annotated heatmaps (rows latent_dim, columns K).
 
     ``degenerate``: a bool grid of cells whose latent never fires (hatched, so a 0 is not mistaken
-    for a measured 0 %)."""
+    for a measured 0 %). ``intervals``: (low, high) grids, written under our values as [low, high]."""
     panels = [("ours", ours)]
     if paper is not None:
         panels += [("paper", paper), ("ours - paper", ours.sub(paper).reindex(index=ours.index, columns=ours.columns))]
-    fig, axes = plt.subplots(1, len(panels), figsize=(5.2 * len(panels), 4.2), squeeze=False)
+    height = 5.4 if intervals is not None else 4.2
+    fig, axes = plt.subplots(1, len(panels), figsize=(5.2 * len(panels) + (1.5 if intervals is not None else 0), height),
+                             squeeze=False)
     for ax, (name, grid) in zip(axes[0], panels):
         diff = name == "ours - paper"
-        sns.heatmap(grid, ax=ax, annot=True, fmt=".1f", annot_kws={"size": 7}, cbar=True, square=False,
+        annot, fmt = True, ".1f"
+        if intervals is not None and name == "ours":
+            lo, hi = (g.reindex(index=grid.index, columns=grid.columns) for g in intervals)
+            annot = np.vectorize(lambda v, a, b: f"{v:.1f}\n[{a:.0f}, {b:.0f}]")(grid.values, lo.values, hi.values)
+            fmt = ""
+        sns.heatmap(grid, ax=ax, annot=annot, fmt=fmt, annot_kws={"size": 6 if fmt == "" else 7}, cbar=True, square=False,
                     cmap="RdBu" if diff else "viridis", center=0 if diff else None,
                     vmin=None if diff else 0, vmax=None if diff else 100, linewidths=0.3, linecolor="white")
         ax.set_title(f"{title}: {name}", fontsize=10)
@@ -264,4 +272,87 @@ def segmentation(signal: np.ndarray, sample_rate: int, regions, pieces, title: s
         ax.text((a + b) / 2, top * 1.02, f"{b - a:.1f} s", ha="center", va="bottom", fontsize=7)
     ax.set(xlabel="seconds", yticks=[], xlim=(0, t[-1] if len(t) else 1), ylim=(-top, top * 1.2), title=title)
     sns.despine(ax=ax, left=True)
+    return fig
+
+
+def matched_cosines(curves: dict[str, np.ndarray], thresholds=(0.7, 0.9)):
+    """Survival curves of matched decoder cosines: per curve, the share of latents whose partner's
+    cosine is at least x (e.g. seed pairs of several configurations, and random directions)."""
+    fig, ax = plt.subplots(figsize=(6.4, 3.8))
+    for name, cos in curves.items():
+        xs = np.sort(np.asarray(cos))
+        ax.step(xs, 100.0 * (1 - np.arange(len(xs)) / len(xs)), where="post", label=name,
+                ls="--" if name.startswith("random") else "-")
+    for t in thresholds:
+        ax.axvline(t, color="grey", lw=0.8, ls=":")
+    ax.set_xlabel("decoder cosine to the matched latent of the other seed")
+    ax.set_ylabel("latents with at least this cosine (%)")
+    ax.set_xlim(-0.1, 1.0)
+    ax.legend(fontsize=7)
+    fig.tight_layout()
+    return fig
+
+
+def intervals_by_seed(tables: dict[str, pd.DataFrame]):
+    """Per label: each seed's precision and recall of its phi alone, with bootstrap intervals
+    (a table per label from ``stability.follow_feature``)."""
+    fig, axes = plt.subplots(1, len(tables), figsize=(5.2 * len(tables), 3.4), squeeze=False)
+    for ax, (label, t) in zip(axes[0], tables.items()):
+        for j, (metric, marker) in enumerate((("precision", "o"), ("recall", "s"))):
+            x = np.arange(len(t)) + (j - 0.5) * 0.2
+            v = 100 * t[metric].to_numpy()
+            err = [v - 100 * t[f"{metric}_low"].to_numpy(), 100 * t[f"{metric}_high"].to_numpy() - v]
+            ax.errorbar(x, v, yerr=err, fmt=marker, capsize=3, label=metric)
+        ax.set_xticks(np.arange(len(t)), [f"seed {s}\nphi {p}" for s, p in zip(t["seed"], t["phi"])], fontsize=7)
+        ax.set_ylim(-2, 102)
+        ax.set_ylabel("%")
+        ax.set_title(label, fontsize=10)
+        ax.legend(fontsize=7)
+    fig.tight_layout()
+    return fig
+
+
+def tradeoff(table: pd.DataFrame, raw: dict):
+    """Steering's trade-off (``verification.tradeoff``): per method, how much language moved (x)
+    against the speaker-verification separation d' and the EER (y), one point per strength;
+    dotted lines: the raw embeddings' values (``raw``: its dprime and eer)."""
+    fig, axes = plt.subplots(1, 2, figsize=(10.4, 3.8))
+    for ax, (col, label) in zip(axes, (("dprime", "d' of target vs non-target trials (higher: identity kept)"),
+                                       ("eer", "EER (%)"))):
+        for method, g in table.groupby("method", sort=False):
+            ax.plot(g["moved_pct"], g[col], marker="o", label=method)
+            for _, r in g.iterrows():
+                ax.annotate(f"{r['strength']:g}", (r["moved_pct"], r[col]), fontsize=6, xytext=(3, 3),
+                            textcoords="offset points")
+        ax.axhline(raw[col], color="grey", ls=":", lw=1, label="raw embeddings")
+        ax.set_xlabel("test rows moved to the other class by delta_s (%)")
+        ax.set_ylabel(label, fontsize=8)
+        ax.legend(fontsize=7)
+    fig.tight_layout()
+    return fig
+
+
+def sparse_probing(curves: dict[str, pd.DataFrame], baselines: dict[str, pd.DataFrame], single: str):
+    """Per label: F1 against k for the top-k latents of the ``single`` model (line), the range over
+    all models of the grid (band), the first k PCA components (dashed) and the whole raw embedding
+    (dotted line). ``curves``/``baselines``: per label, ``sparse_probing.curves``/``baselines`` tables."""
+    fig, axes = plt.subplots(1, len(curves), figsize=(5.2 * len(curves), 3.6), squeeze=False)
+    for ax, (label, c) in zip(axes[0], curves.items()):
+        band = c.groupby("k")["f1"].agg(["min", "max"]) * 100
+        ax.fill_between(band.index, band["min"], band["max"], alpha=0.2, label="SAE top-k, range over the grid")
+        one = c[c["model"] == single]
+        ax.plot(one["k"], 100 * one["f1"], marker="o", label=f"SAE top-k, {single}")
+        b = baselines[label]
+        pca = b[b["method"] == "PCA"]
+        ax.plot(pca["k"], 100 * pca["f1"], marker="s", ls="--", label="first k PCA components")
+        raw = b[b["method"] == "raw embedding"].iloc[0]
+        ax.axhline(100 * raw["f1"], color="grey", ls=":", label=f"raw embedding (all {int(raw['k'])})")
+        ax.set_xscale("log", base=2)
+        ax.set_xticks(sorted(c["k"].unique()), [str(k) for k in sorted(c["k"].unique())])
+        ax.set_xlabel("k (features given to the probe)")
+        ax.set_ylabel("test F1 (%)")
+        ax.set_ylim(-2, 102)
+        ax.set_title(label, fontsize=10)
+        ax.legend(fontsize=7, loc="lower right")
+    fig.tight_layout()
     return fig

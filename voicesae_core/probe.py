@@ -17,6 +17,7 @@ from sklearn.exceptions import ConvergenceWarning
 from sklearn.linear_model import LogisticRegression
 from tqdm.auto import tqdm
 
+from .bootstrap import score_intervals
 from .errors import VoicesaeError
 from .sae import SparseAutoencoder
 
@@ -104,11 +105,14 @@ def identify(sae: SparseAutoencoder, x_train, y_train, x_test, y_test, what: str
 
 
 def dense_probe(x_train, y_train, x_test, y_test, what: str = "label") -> Scores:
-    """A logistic probe on the raw embeddings (all dimensions): is the label linearly there at all?
-    The reference a single latent is compared with."""
+    """A standardised logistic probe on every column of x: on the raw embeddings, is the label linearly
+    there at all (the reference a single latent is compared with)? Also used on chosen latents or
+    principal components (``sparse_probing``)."""
     y_train = _check_labels(y_train, "train", what)
     y_test = _check_labels(y_test, "test", what)
-    mean, std = x_train.mean(0), x_train.std(0) + 1e-12  # standardised, so C=1 means the same for any scale
+    x_train, x_test = np.asarray(x_train, np.float64), np.asarray(x_test, np.float64)
+    mean, std = x_train.mean(0), x_train.std(0)  # standardised, so C=1 means the same for any scale
+    std[std == 0] = 1.0  # a constant column (a latent that never fires in training) stays 0, not 0/0
     model = _logistic((x_train - mean) / std, y_train)
     return scores(y_test, model.predict((x_test - mean) / std))
 
@@ -125,16 +129,23 @@ def note(result: ProbeResult) -> str:
     return ""
 
 
-def identify_grid(models: list[SparseAutoencoder], x_train, y_train, x_test, y_test, what: str = "label") -> pd.DataFrame:
+def identify_grid(models: list[SparseAutoencoder], x_train, y_train, x_test, y_test, what: str = "label",
+                  n_boot: int = 0, level: float = 0.95) -> pd.DataFrame:
     """``identify`` for every model: one row per model with latent_dim, k, phi, the scores and a ``note``
-    saying when the chosen latent is degenerate (see ``note``)."""
+    saying when the chosen latent is degenerate (see ``note``). With ``n_boot`` > 0, also bootstrap
+    intervals over the test rows (``bootstrap.score_intervals``): precision_low/high, recall_low/high."""
     y_train = _check_labels(y_train, "train", what)
     y_test = _check_labels(y_test, "test", what)
     rows = []
     for m in tqdm(models, desc=f"probe {what}", unit="SAE", disable=len(models) < 8, leave=False):
         r = identify(m, x_train, y_train, x_test, y_test, what)
-        rows.append({"name": m.cfg.name, "latent_dim": m.cfg.latent_dim, "k": m.cfg.k, "phi": r.phi,
-                     **r.scores._asdict(), "fires_in_train": r.fires_in_train, "note": note(r)})
+        row = {"name": m.cfg.name, "latent_dim": m.cfg.latent_dim, "k": m.cfg.k, "phi": r.phi,
+               **r.scores._asdict(), "fires_in_train": r.fires_in_train, "note": note(r)}
+        if n_boot:
+            ci = score_intervals(y_test, r.predicted, n_boot, level)
+            row.update(precision_low=ci.precision.low, precision_high=ci.precision.high,
+                       recall_low=ci.recall.low, recall_high=ci.recall.high)
+        rows.append(row)
     return pd.DataFrame(rows)
 
 

@@ -68,6 +68,14 @@ def steer(sae: SparseAutoencoder, x, phi: int, positive, a_phi: float = 1.0) -> 
     return sae.decode(v).numpy()
 
 
+def mean_difference(x, positive, c_pos: np.ndarray, c_neg: np.ndarray, alpha: float = 1.0) -> np.ndarray:
+    """The baseline without an SAE: move each row by ``alpha`` times the difference of the class means,
+    towards the other class (x + alpha (c_neg - c_pos) for positive rows, the opposite for negative)."""
+    x = np.asarray(x, dtype=np.float32)
+    shift = (np.asarray(c_neg) - np.asarray(c_pos)).astype(np.float32)
+    return x + alpha * np.where(np.asarray(positive, bool)[:, None], shift, -shift)
+
+
 def steering_experiment(sae: SparseAutoencoder, x_train, y_train, x_test, y_test, phi: int,
                         a_phi: float = 1.0) -> SteeringResult:
     """delta_s before and after steering latent ``phi`` for every test row (see module doc)."""
