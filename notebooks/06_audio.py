@@ -142,7 +142,8 @@ rows, steer_tables = [], {}
 for model, ds in datasets.items():
     train = ds.split("train")
     grid = train_grid(train.embeddings, expand_grid(audio_latent_dims, audio_ks, ["topk"], [seed]),
-                      TrainConfig(epochs=audio_epochs, batch_size=64, data_seed=seed), quiet=True)
+                      TrainConfig(epochs=audio_epochs, batch_size=64, data_seed=seed), quiet=True,
+                      out_dir=work / "grid" / model.replace(":", "-"))  # chapter 11 catalogues it
     sae = next(m for m in grid.models if m.cfg.latent_dim == audio_latent_dim and m.cfg.k == audio_k)
     for name, (column, positive, negative) in task_spec.items():
         t = labels.task(ds, column, positive, negative, name=name)

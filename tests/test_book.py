@@ -127,13 +127,48 @@ def test_every_page_reads_cleanly_in_chromium(html, browser):
     assert len(seen["notebooks/06_audio"]["images"]) >= 1  # the segmentation figure
 
 
+def test_the_catalogue_sorts_and_links_to_latent_pages_with_playable_audio(html, browser):
+    """Chapter 11: clicking a header sorts the table (numbers as numbers, a second click reverses);
+    every link opens a latent page that reads cleanly; the audio pages' clips load and last 4-8 s."""
+    chapter = html / "book" / "notebooks" / "11_catalogue.html"
+    page = browser.new_page()
+    page.goto(chapter.as_uri(), wait_until="load")
+    col = page.evaluate("() => Array.from(document.querySelectorAll('#catalogue th')).findIndex(h => h.textContent === 'firing_pct')")
+    assert col > 0
+
+    def column():
+        return page.evaluate(f"() => Array.from(document.querySelectorAll('#catalogue tbody tr')).map(r => parseFloat(r.cells[{col}].getAttribute('data-v')))")
+    before = column()
+    assert len(before) == 200 and before != sorted(before)  # latent order, not firing order
+    page.click(f"#catalogue th:nth-child({col + 1})")
+    assert column() == sorted(before)
+    page.click(f"#catalogue th:nth-child({col + 1})")
+    assert column() == sorted(before, reverse=True)
+    hrefs = page.evaluate("() => Array.from(document.querySelectorAll('#catalogue a, #catalogue-audio a')).map(a => a.href)")
+    page.close()
+    assert len(hrefs) == 6 + 3  # the chapter's catalogue_pages and audio_pages
+    audio_pages = [h for h in hrefs if "/latents/audio_" in h]
+    assert len(audio_pages) == 3
+    for href in hrefs:
+        target = Path(href.removeprefix("file://"))
+        facts = read(browser, target, OUT / "screenshots" / f"latent_{target.stem}.png")
+        assert facts["problems"] == [] and len(facts["images"]) >= 1, (target.name, facts["problems"])
+    page = browser.new_page()
+    page.goto(audio_pages[0], wait_until="load")
+    durations = page.evaluate("""() => Promise.all(Array.from(document.querySelectorAll('audio')).map(a =>
+        new Promise(ok => { if (a.readyState >= 1) ok(a.duration); else { a.addEventListener('loadedmetadata', () => ok(a.duration));
+                                                                       a.load(); } })))""")
+    page.close()
+    assert 1 <= len(durations) <= 4 and all(4.0 <= d <= 8.05 for d in durations), durations
+
+
 def test_a_rebuild_skips_the_unchanged_notebooks(html):
     assert book.execute("quick", OUT, quiet=True) == []  # nothing changed since the fixture's build
 
 
 def test_keys_change_from_the_changed_notebook_on(tmp_path, monkeypatch):
     from voicesae_core import pipeline
-    for name in pipeline.ORDER:
+    for name in pipeline.ORDER + ["latent_page"]:
         shutil.copy(pipeline.NOTEBOOKS / f"{name}.py", tmp_path / f"{name}.py")
     monkeypatch.setattr(book, "NOTEBOOKS", tmp_path)
     before = book.notebook_keys({"profile": "quick"}, "quick")
@@ -144,3 +179,6 @@ def test_keys_change_from_the_changed_notebook_on(tmp_path, monkeypatch):
     assert [n for n in pipeline.ORDER if before[n] != after[n]] == pipeline.ORDER[pipeline.ORDER.index("04_splitting"):]
     other = book.notebook_keys({"profile": "quick", "ks": [5, 20]}, "quick")
     assert all(other[n] != after[n] for n in pipeline.ORDER)  # a parameter reaches every notebook
+    with open(tmp_path / "latent_page.py", "a") as f:  # the catalogue's template is part of its key
+        f.write("\n# an edit\n")
+    assert [n for n, key in book.notebook_keys({"profile": "quick"}, "quick").items() if key != after[n]] == ["11_catalogue"]

@@ -23,7 +23,8 @@ TABLES = ["datasets", "table1_language_dataset", "table2_music_dataset", "grid_t
           "splitting_k20_splits", "tableiii_steering_language", "tableiv_steering_music", "steering_sweep_language",
           "audio_segments", "audio_embeddings", "audio_identification_steering", "recovery_grid", "recovery_L200_k20",
           "stability_pairs", "stability_summary", "stability_features", "verification_trials", "verification_grid",
-          "verification_tradeoff", "sparse_probing_language", "sparse_probing_music_baselines", "sparse_probing_summary"]
+          "verification_tradeoff", "sparse_probing_language", "sparse_probing_music_baselines", "sparse_probing_summary",
+          "catalogue_L200_k20_topk_s0", "catalogue_audio_random-titanet-small_L64_k8_topk_s0"]
 
 
 @pytest.fixture(scope="module")
@@ -156,6 +157,27 @@ def test_the_sparse_probing_chapter_is_the_cores_numbers(run):
     assert raw == pytest.approx(probe.dense_probe(t.x_train, t.y_train, t.x_test, t.y_test).f1)
 
 
+def test_the_catalogue_chapter_is_the_cores_numbers_and_makes_its_pages(run):
+    from voicesae_core import catalogue
+    out, executed = run
+    data = manifest.load(pipeline.manifest_path("sae_train", "quick"))
+    rows = catalogue.sample_rows(len(data.embeddings), 20000, 0)
+    m = {x.cfg.latent_dim: x for x in load_grid(out / "grid", expand_grid([100, 200, 300], [20]))}
+    ours = catalogue.catalogue(m[200], data.embeddings[rows], data.metadata.iloc[rows].reset_index(drop=True),
+                               truth=data.ground_truth(), smaller=m[100], larger=m[300], centroid_columns=["language", "gender"])
+    table = pd.read_csv(out / "tables" / "catalogue_L200_k20_topk_s0.csv", index_col="latent")
+    np.testing.assert_allclose(table["best_auc"], ours["best_auc"], atol=1e-9)
+    assert table["nearest_feature"].tolist() == ours["nearest_feature"].tolist()
+    assert table["children"].fillna("").tolist() == ours["children"].tolist()
+    pages = sorted((out / "notebooks" / "latents").glob("*.ipynb"))
+    best = ours["best_auc"].nlargest(6).index
+    assert [p.name for p in pages if not p.name.startswith("audio_")] == sorted(f"L200_k20_topk_s0_{i:04d}.ipynb" for i in best)
+    audio_pages = [p for p in pages if p.name.startswith("audio_random-titanet-small_L64_k8")]
+    assert len(audio_pages) == 3
+    outputs = [o for c in nbformat.read(audio_pages[0], as_version=4).cells for o in c.get("outputs", [])]
+    assert sum("<audio" in o.get("data", {}).get("text/html", "") for o in outputs) >= 1
+
+
 def _user_manifest(tmp_path, name, keep_rows=None, drop_column=None):
     """A user's manifest made from the quick language set: some rows, or a column removed."""
     lang = manifest.load(pipeline.manifest_path("language", "quick"))
@@ -198,7 +220,7 @@ def test_papermill_sees_every_parameter_of_every_notebook(tmp_path):
     # papermill silently skips a parameter line it cannot parse (e.g. '=' or a quote in its
     # comment), and then the pipeline would never pass that parameter: every line must parse.
     import papermill as pm
-    for name in pipeline.ORDER:
+    for name in pipeline.ORDER + ["latent_page"]:  # and the catalogue's per-latent template
         src = pipeline.to_ipynb(name, tmp_path / f"{name}.ipynb")
         cell = next(c for c in nbformat.read(src, as_version=4).cells if "parameters" in c.metadata.get("tags", []))
         assigned = [line.split("=")[0].strip() for line in cell.source.splitlines() if line and not line.startswith("#")]

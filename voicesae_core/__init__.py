@@ -22,6 +22,7 @@ Modules, one concept each:
 * ``recovery``          beyond the paper: decoder directions vs the planted features (synthetic default)
 * ``stability``         beyond the paper: latents shared across seeds; a label's latent followed across seeds
 * ``sparse_probing``    beyond the paper: a probe on the top-k latents vs PCA and the raw embedding
+* ``catalogue``         beyond the paper: one row per latent (firing, best label, nearest feature, lineage)
 * ``verification``      beyond the paper: speaker-verification trials, EER, minDCF, d'; steering's cost to them
 * ``nemo_manifest``     NeMo-style audio manifests (JSON lines): read with row/field errors, write
 * ``audio``             one clip for a speaker model: mono, resampled, bad audio named by reason

@@ -28,7 +28,7 @@ from pathlib import Path
 
 from .errors import VoicesaeError
 from .files import atomic_path
-from .pipeline import DATASETS, ORDER, REPO, NOTEBOOKS, ensure_synthetic, manifest_path, run
+from .pipeline import DATASETS, ORDER, REPO, NOTEBOOKS, TEMPLATES, ensure_synthetic, manifest_path, run
 
 
 def _sha(*parts: bytes | str) -> str:
@@ -51,7 +51,8 @@ def notebook_keys(parameters: dict, profile: str) -> dict[str, str]:
     base = _sha(core_hash(), data, json.dumps(parameters, sort_keys=True))
     keys, previous = {}, base
     for name in ORDER:
-        previous = keys[name] = _sha(previous, (NOTEBOOKS / f"{name}.py").read_text())
+        sources = [name] + TEMPLATES.get(name, [])
+        previous = keys[name] = _sha(previous, *[(NOTEBOOKS / f"{n}.py").read_text() for n in sources])
     return keys
 
 
@@ -106,6 +107,10 @@ def stage(output_dir: Path) -> Path:
     (tmp / "book" / "notebooks").mkdir()
     for name in ORDER:
         shutil.copy2(output_dir / "notebooks" / f"{name}.ipynb", tmp / "book" / "notebooks" / f"{name}.ipynb")
+    # The per-latent pages of the catalogue chapter (_toc.yml lists them by a glob).
+    pages = output_dir / "notebooks" / "latents"
+    if pages.is_dir():
+        shutil.copytree(pages, tmp / "book" / "notebooks" / "latents", ignore=shutil.ignore_patterns("*.failed.ipynb"))
     # html_extra_path, not _static: Jupyter Book adds a <script> for every .js in _static.
     shutil.copytree(mathjax_folder(), tmp / "_extra" / "mathjax", ignore=shutil.ignore_patterns("*.py", "__pycache__"))
     shutil.rmtree(src, ignore_errors=True)  # swap the fresh copy in whole: no stale pages

@@ -23,7 +23,9 @@ REPO = Path(__file__).resolve().parents[1]
 NOTEBOOKS = REPO / "notebooks"
 ORDER = ["01_data", "02_train_grid", "03_identification", "04_splitting", "05_steering", "06_audio", "07_recovery",
          "08_stability", "09_verification",
-         "10_sparse_probing"]
+         "10_sparse_probing", "11_catalogue"]
+TEMPLATES = {"11_catalogue": ["latent_page"]}
+"""Notebook templates a chapter executes itself (one page per latent): their source is part of its key."""
 DATASETS = ("sae_train", "language", "music")
 
 TRAINING = {"full": {"epochs": 2, "batch_size": 4096}, "quick": {"epochs": 3, "batch_size": 1024}}
@@ -80,31 +82,37 @@ def to_ipynb(name: str, out: Path, source_dir: Path = NOTEBOOKS) -> Path:
     return out
 
 
+def execute(name: str, target: Path, parameters: dict, quiet: bool = True, source_dir: Path = NOTEBOOKS,
+            work_dir: Path | None = None) -> Path:
+    """Execute one notebook source into ``target`` with the parameters it declares (others are
+    dropped). A failure raises a VoicesaeError naming the notebook and its error; the executed copy
+    (with the failing cell's output) is kept beside, as <target stem>.failed.ipynb."""
+    import papermill as pm
+    target = Path(target)
+    src = to_ipynb(name, (work_dir or target.parent / "src") / f"{target.stem}.ipynb", source_dir)
+    declared = set(pm.inspect_notebook(str(src)))
+    params = {k: v for k, v in parameters.items() if k in declared}
+    failed = target.with_name(f"{target.stem}.failed.ipynb")
+    with atomic_path(target, suffix=".tmp.ipynb") as tmp:  # a failed run never replaces a good one
+        try:
+            pm.execute_notebook(str(src), str(tmp), parameters=params, kernel_name="python3", cwd=str(Path.cwd()),
+                                progress_bar=not quiet, log_output=False)
+        except pm.PapermillExecutionError as e:
+            tmp.replace(failed)
+            raise VoicesaeError(f"notebook {name} failed in cell {e.exec_count}: {e.ename}: {e.evalue} "
+                                f"(the executed copy with the error: {failed})") from None
+    failed.unlink(missing_ok=True)
+    return target
+
+
 def run(parameters: dict, output_dir: str | Path, names: list[str] | None = None, quiet: bool = False,
         source_dir: Path = NOTEBOOKS) -> list[Path]:
-    """Execute the notebooks ``names`` (default: all, in order) with papermill; returns the executed
-    .ipynb paths. A failing notebook raises a VoicesaeError naming it and its error; its executed
-    copy (with the failing cell's output) is kept beside, as <name>.failed.ipynb."""
-    import papermill as pm
+    """Execute the notebooks ``names`` (default: all, in order) with papermill into
+    ``output_dir/notebooks/``; returns the executed .ipynb paths (see ``execute``)."""
     output_dir = Path(output_dir)
-    src_dir, run_dir = output_dir / "notebooks" / "src", output_dir / "notebooks"
-    done = []
-    for name in tqdm(names or ORDER, desc="notebooks", unit="notebook", disable=quiet):
-        src = to_ipynb(name, src_dir / f"{name}.ipynb", source_dir)
-        declared = set(pm.inspect_notebook(str(src)))
-        params = {k: v for k, v in {**parameters, "output_dir": str(output_dir)}.items() if k in declared}
-        target, failed = run_dir / f"{name}.ipynb", run_dir / f"{name}.failed.ipynb"
-        with atomic_path(target, suffix=".tmp.ipynb") as tmp:  # a failed run never replaces a good one
-            try:
-                pm.execute_notebook(str(src), str(tmp), parameters=params, kernel_name="python3", cwd=str(Path.cwd()),
-                                    progress_bar=not quiet, log_output=False)
-            except pm.PapermillExecutionError as e:
-                tmp.replace(failed)
-                raise VoicesaeError(f"notebook {name} failed in cell {e.exec_count}: {e.ename}: {e.evalue} "
-                                    f"(the executed copy with the error: {failed})") from None
-        failed.unlink(missing_ok=True)
-        done.append(target)
-    return done
+    run_dir = output_dir / "notebooks"
+    return [execute(name, run_dir / f"{name}.ipynb", {**parameters, "output_dir": str(output_dir)}, quiet, source_dir)
+            for name in tqdm(names or ORDER, desc="notebooks", unit="notebook", disable=quiet)]
 
 
 def parse_parameters(pairs: list[tuple[str, str]]) -> dict:

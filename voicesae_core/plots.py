@@ -356,3 +356,26 @@ def sparse_probing(curves: dict[str, pd.DataFrame], baselines: dict[str, pd.Data
         ax.legend(fontsize=7, loc="lower right")
     fig.tight_layout()
     return fig
+
+
+def activation_histogram(v: np.ndarray, meta: pd.DataFrame, label: str = "", title: str = ""):
+    """A latent's activations where it fires, split by one ``column=value`` label (e.g. its best one
+    in the catalogue) against the rest; the share of rows where it is 0 is in the legend."""
+    fig, ax = plt.subplots(figsize=(6.4, 3.2))
+    groups = {"all rows": np.ones(len(v), bool)}
+    if label and "=" in label and label.split("=", 1)[0] in meta.columns:
+        column, value = label.split("=", 1)
+        pos = meta[column].astype(str).to_numpy() == value
+        groups = {label: pos, "the rest": ~pos}
+    fired = v[v > 0]
+    bins = np.linspace(0, fired.max() if len(fired) else 1.0, 40)
+    for name, mask in groups.items():
+        part = v[mask]
+        ax.hist(part[part > 0], bins=bins, alpha=0.6,
+                label=f"{name} ({mask.sum():,} rows, {100 * (part == 0).mean():.0f} % at 0)")
+    ax.set_xlabel("activation where it fires")
+    ax.set_ylabel("rows")
+    ax.set_title(title, fontsize=10)
+    ax.legend(fontsize=7)
+    fig.tight_layout()
+    return fig

@@ -1,0 +1,72 @@
+# ---
+# jupyter:
+#   jupytext:
+#     formats: py:percent
+#     text_representation:
+#       extension: .py
+#       format_name: percent
+#   kernelspec:
+#     display_name: Python 3
+#     language: python
+#     name: python3
+# ---
+
+
+# %% tags=["parameters"]
+output_dir = "out/full"
+model_dir = "out/full/grid/models/L200_k20_topk_s0"  # the SAE (a folder written by SparseAutoencoder.save)
+latent = 0
+data_manifest = ""  # the embeddings and metadata to look at (must be set)
+sample_rows = 20000  # a seeded sample of that many rows (0: all)
+sample_seed = 0
+catalogue_csv = ""  # the chapter's catalogue table (its row for this latent is shown); empty: none
+top_samples = 10
+audio_clips = 4  # with audio metadata (audio_filepath, offset, duration): play the top this many
+
+# %%
+import matplotlib.pyplot as plt
+import pandas as pd
+from IPython.display import Audio, Markdown, display
+
+from voicesae_core import SparseAutoencoder, catalogue, manifest, plots
+
+sae = SparseAutoencoder.load(model_dir)
+data = manifest.load(data_manifest)
+rows = catalogue.sample_rows(len(data.embeddings), sample_rows, sample_seed)
+x, meta = data.embeddings[rows], data.metadata.iloc[rows].reset_index(drop=True)
+display(Markdown(f"# Latent {latent} of {sae.cfg.name}\n\nOn {len(rows):,} rows of `{data.path.name}` "
+                 f"({data.manifest.get('name', '')})."))
+if catalogue_csv:
+    entry = pd.read_csv(catalogue_csv, index_col="latent").loc[[latent]]
+    display(entry.T.rename(columns={latent: "value"}))
+
+# %% tags=["remove-input"]
+v = catalogue.activations(sae, x, latent)
+best = pd.read_csv(catalogue_csv, index_col="latent").loc[latent, "best_label"] if catalogue_csv else ""
+fig = plots.activation_histogram(v, meta, best, f"latent {latent}: activations where it fires")
+display(fig)
+plt.close(fig)  # else the inline backend shows it twice
+
+# %% [markdown]
+# ## Where it fires most
+
+# %% tags=["remove-input"]
+top = catalogue.top_rows(sae, x, latent, top_samples)
+shown = meta.iloc[top].assign(activation=v[top])
+display(shown[["activation"] + [c for c in meta.columns if c not in ("audio_filepath",)]])
+
+# %% tags=["remove-input"]
+if "ground_truth" in data.manifest:
+    truth = data.ground_truth()
+    near = catalogue.nearest_features(sae, truth, latent)
+    display(Markdown("Closest planted features by decoder cosine:"))
+    display(near.round(3))
+
+# %% tags=["remove-input"]
+if {"audio_filepath", "offset", "duration"} <= set(meta.columns) and len(top):
+    display(Markdown(f"The {min(audio_clips, len(top))} segments on which it fires most:"))
+    for i in top[:audio_clips]:
+        r = meta.iloc[i]
+        clip = catalogue.segment_audio(data.path, r)
+        display(Markdown(f"`{r['id'] if 'id' in meta else i}`, activation {v[i]:.3f}"))
+        display(Audio(clip.signal, rate=clip.sample_rate))
