@@ -11,7 +11,6 @@
 #     name: python3
 # ---
 
-
 # %% [markdown]
 # # 8. Seed stability: would another initialisation find the same latents?
 #

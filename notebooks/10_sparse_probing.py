@@ -11,7 +11,6 @@
 #     name: python3
 # ---
 
-
 # %% [markdown]
 # # 10. Sparse probing: how few latents does a label need?
 #

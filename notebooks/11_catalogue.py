@@ -11,7 +11,6 @@
 #     name: python3
 # ---
 
-
 # %% [markdown]
 # # 11. A latent catalogue
 #
@@ -87,7 +86,8 @@ def pages(table, model_dir, data_manifest, prefix, n, folder):
         pipeline.execute("latent_page", target, {"output_dir": output_dir, "model_dir": str(model_dir), "latent": int(latent),
                                                  "data_manifest": str(data_manifest), "sample_rows": catalogue_rows,
                                                  "sample_seed": seed, "catalogue_csv": str(csv_of[prefix]),
-                                                 "top_samples": top_samples}, work_dir=folder.parent / "latents_src")
+                                                 "top_samples": top_samples}, work_dir=folder.parent / "latents_src",
+                         title=f"Latent {latent} of {prefix.removeprefix('audio_')}")
         out[latent] = f"latents/{target.stem}.html"
     return out
 

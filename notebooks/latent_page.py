@@ -11,6 +11,12 @@
 #     name: python3
 # ---
 
+# %% [markdown]
+# One latent of an SAE, as the latent catalogue (chapter 11) lists it: its row of the catalogue,
+# how its activations split by the label it ranks best, the rows on which it fires most, the
+# planted features closest to its decoder row (synthetic data) and, for audio data, the
+# segments on which it fires most, to listen to. Made by papermill from the template
+# `notebooks/latent_page.py`, once per latent.
 
 # %% tags=["parameters"]
 output_dir = "out/full"
@@ -34,7 +40,7 @@ sae = SparseAutoencoder.load(model_dir)
 data = manifest.load(data_manifest)
 rows = catalogue.sample_rows(len(data.embeddings), sample_rows, sample_seed)
 x, meta = data.embeddings[rows], data.metadata.iloc[rows].reset_index(drop=True)
-display(Markdown(f"# Latent {latent} of {sae.cfg.name}\n\nOn {len(rows):,} rows of `{data.path.name}` "
+display(Markdown(f"Latent {latent} of {sae.cfg.name} (`{model_dir}`), on {len(rows):,} rows of `{data.path}` "
                  f"({data.manifest.get('name', '')})."))
 if catalogue_csv:
     entry = pd.read_csv(catalogue_csv, index_col="latent").loc[[latent]]

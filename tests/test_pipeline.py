@@ -225,3 +225,13 @@ def test_papermill_sees_every_parameter_of_every_notebook(tmp_path):
         cell = next(c for c in nbformat.read(src, as_version=4).cells if "parameters" in c.metadata.get("tags", []))
         assigned = [line.split("=")[0].strip() for line in cell.source.splitlines() if line and not line.startswith("#")]
         assert list(pm.inspect_notebook(str(src))) == assigned, name
+
+
+def test_every_chapter_and_the_latent_template_open_with_a_heading(tmp_path):
+    # The book takes a page's title from its first markdown heading; a notebook that opens with an
+    # empty code cell (a doubled blank line after the jupytext header) shows an empty input box.
+    for name in pipeline.ORDER + ["latent_page"]:
+        first = nbformat.read(pipeline.to_ipynb(name, tmp_path / f"{name}.ipynb"), as_version=4).cells[0]
+        assert first.cell_type == "markdown" and first.source.strip(), name
+        if name != "latent_page":  # its title is put first per latent (pipeline.execute(title=...))
+            assert first.source.startswith("# "), name

@@ -83,13 +83,19 @@ def to_ipynb(name: str, out: Path, source_dir: Path = NOTEBOOKS) -> Path:
 
 
 def execute(name: str, target: Path, parameters: dict, quiet: bool = True, source_dir: Path = NOTEBOOKS,
-            work_dir: Path | None = None) -> Path:
+            work_dir: Path | None = None, title: str = "") -> Path:
     """Execute one notebook source into ``target`` with the parameters it declares (others are
     dropped). A failure raises a VoicesaeError naming the notebook and its error; the executed copy
-    (with the failing cell's output) is kept beside, as <target stem>.failed.ipynb."""
+    (with the failing cell's output) is kept beside, as <target stem>.failed.ipynb. ``title``: a
+    heading put first (a page made from a template needs its own title in the book)."""
+    import nbformat
     import papermill as pm
     target = Path(target)
     src = to_ipynb(name, (work_dir or target.parent / "src") / f"{target.stem}.ipynb", source_dir)
+    if title:
+        nb = nbformat.read(str(src), as_version=4)
+        nb.cells.insert(0, nbformat.v4.new_markdown_cell(f"# {title}"))
+        nbformat.write(nb, str(src))
     declared = set(pm.inspect_notebook(str(src)))
     params = {k: v for k, v in parameters.items() if k in declared}
     failed = target.with_name(f"{target.stem}.failed.ipynb")
