@@ -77,7 +77,7 @@ print(f"{name}: {len(table)} latents on {len(rows):,} rows of {data_path.name}; 
       f"{f'L{smaller_dim}' if smaller_dim else 'none (smallest)'}, children from {f'L{larger_dim}' if larger_dim else 'none (largest)'}")
 
 # %% tags=["remove-stderr"]
-def pages(table, model_dir, data_manifest, prefix, n, folder):
+def pages(table, csv, model_dir, data_manifest, prefix, n, folder):
     """Execute the per-latent template for the ``n`` latents with the best AUC; returns latent -> page."""
     chosen = table["best_auc"].nlargest(n).index.tolist() if "best_auc" in table else table.index[:n].tolist()
     out = {}
@@ -85,7 +85,7 @@ def pages(table, model_dir, data_manifest, prefix, n, folder):
         target = folder / f"{prefix}_{latent:04d}.ipynb"
         pipeline.execute("latent_page", target, {"output_dir": output_dir, "model_dir": str(model_dir), "latent": int(latent),
                                                  "data_manifest": str(data_manifest), "sample_rows": catalogue_rows,
-                                                 "sample_seed": seed, "catalogue_csv": str(csv_of[prefix]),
+                                                 "sample_seed": seed, "catalogue_csv": str(csv),
                                                  "top_samples": top_samples}, work_dir=folder.parent / "latents_src",
                          title=f"Latent {latent} of {prefix.removeprefix('audio_')}")
         out[latent] = f"latents/{target.stem}.html"
@@ -98,8 +98,7 @@ folder = Path(output_dir) / "notebooks" / "latents"
 fresh = folder.with_name("latents.new")
 shutil.rmtree(fresh, ignore_errors=True)
 fresh.mkdir(parents=True)
-csv_of = {name: csv}
-links = pages(table, grid_dir / "models" / name, data_path, name, catalogue_pages, fresh)
+links = pages(table, csv, grid_dir / "models" / name, data_path, name, catalogue_pages, fresh)
 
 # %%
 show = table.copy()
@@ -140,8 +139,8 @@ else:
     atable = catalogue.catalogue(asae, adata.embeddings, adata.metadata,
                                  [c for c in ("language", "gender", "is_music", "channel") if c in adata.metadata])
     prefix = f"audio_{speaker_model}_{asae.cfg.name}"
-    csv_of[prefix] = write_csv(tables / f"catalogue_{prefix}.csv", atable)
-    alinks = pages(atable, model_dir, audio_manifest, prefix, audio_pages, fresh)
+    acsv = write_csv(tables / f"catalogue_{prefix}.csv", atable)
+    alinks = pages(atable, acsv, model_dir, audio_manifest, prefix, audio_pages, fresh)
     print(f"{speaker_model}, {asae.cfg.name}: {len(atable)} latents on {len(adata.embeddings)} segments")
     display(HTML(catalogue.sortable_html(atable, alinks, table_id="catalogue-audio")))
 

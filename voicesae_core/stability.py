@@ -16,12 +16,11 @@ import itertools
 
 import numpy as np
 import pandas as pd
-from scipy.optimize import linear_sum_assignment
 
 from .bootstrap import score_intervals
 from .errors import VoicesaeError
 from .probe import identify
-from .recovery import decoder_directions
+from .recovery import decoder_directions, match
 from .sae import SparseAutoencoder
 
 
@@ -31,12 +30,9 @@ def seed_match(a: SparseAutoencoder, b: SparseAutoencoder) -> tuple[np.ndarray, 
 
 
 def _match(da: np.ndarray, db: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    cos = da @ db.T
-    rows, cols = linear_sum_assignment(-cos)
-    partner = np.full(len(da), -1)
-    partner[rows] = cols
-    matched = np.where(partner >= 0, cos[np.arange(len(da)), np.maximum(partner, 0)], 0.0)
-    return partner, matched
+    # recovery.match's one-to-one matching, with a's rows in the place of the planted features
+    m = match(db, da)
+    return m["hungarian_latent"].to_numpy(), m["hungarian_cos"].to_numpy()
 
 
 def random_pair(latent_dim: int, d: int, seed: int = 0) -> np.ndarray:
