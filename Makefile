@@ -1,5 +1,5 @@
 # voicesae: every entry point is a target here; the README names two of them.
-#   make book   build the Jupyter Book from the embedded default  (-> _build/html/index.html)
+#   make book   build the Jupyter Book from the embedded default  (-> out/paper-full/_build/html/index.html)
 #   make test   run the test suite
 # Each creates .venv on first use, installs torch==2.13.0 before anything else (a CPU wheel:
 # an unpinned torch pulls GBs of CUDA packages), then the rest pinned by
@@ -13,7 +13,10 @@ PIP := $(BIN)/python -m pip --disable-pip-version-check
 PIN := -c requirements/constraints.txt
 DEPS := pyproject.toml requirements/constraints.txt
 
+# The study file a book or notebook run reads (voicesae_core/report/study.py documents every key):
+# the paper's study on the embedded default, full (paper scale) or quick (5 %), or your own.
 PROFILE ?= full
+STUDY ?= studies/paper-$(PROFILE).yml
 
 .PHONY: test book bench data notebooks lock clean system-tools
 
@@ -41,10 +44,10 @@ system-tools:
 	if [ -n "$$missing" ]; then echo "installing Debian packages:$$missing"; \
 	  SUDO=$$([ "$$(id -u)" = 0 ] || echo sudo); $$SUDO apt-get update -qq && $$SUDO apt-get install -y -qq $$missing; fi
 
-# data -> notebooks (papermill; skipped when their inputs are unchanged) -> jupyter-book build.
+# study -> data -> notebooks (papermill; skipped when their inputs are unchanged) -> jupyter-book build,
+# into out/<study name>/ (make book STUDY=path/to/mine.yml for your own study). Prints index.html.
 book: $(VENV)/.book-installed $(VENV)/.audio-installed system-tools
-	$(BIN)/python -m voicesae_core book --profile $(PROFILE) --output-dir out/$(PROFILE)
-	@echo "book: $(CURDIR)/out/$(PROFILE)/_build/html/index.html"
+	$(BIN)/python -m voicesae_core book --study $(STUDY) $(BOOK_ARGS)
 
 # The embedded default data (PROFILE=full: the paper's scale; PROFILE=quick: 5 %), validated
 # against the committed manifests in data_manifests/synthetic-$(PROFILE)/.
@@ -53,10 +56,10 @@ data: $(VENV)/.test-installed
 	    --manifest-dir data/synthetic/$(PROFILE)/manifests
 	$(BIN)/python -m voicesae_core data validate data_manifests/synthetic-$(PROFILE)/*.json
 
-# The paper's analyses: every notebook, executed in order by papermill, on the embedded default
-# (or pass parameters: make notebooks NOTEBOOK_ARGS="-p ks '[5,20]'"). Output: out/$(PROFILE)/.
+# The chapters' notebooks, executed in order by papermill on the study (overrides on top:
+# make notebooks NOTEBOOK_ARGS="-p ks '[5,20]'"). Output: out/<study name>/.
 notebooks: $(VENV)/.book-installed $(VENV)/.audio-installed system-tools
-	$(BIN)/python -m voicesae_core notebooks --profile $(PROFILE) --output-dir out/$(PROFILE) $(NOTEBOOK_ARGS)
+	$(BIN)/python -m voicesae_core notebooks --study $(STUDY) $(NOTEBOOK_ARGS)
 
 # Speed and memory, printed as ratios measured side by side: grid training (bench/train_grid.py)
 # and embedding extraction vs NeMo's batch_inference (bench/embed.py).

@@ -2,7 +2,7 @@
 
     python bench/embed.py [--profile quick|full] [--batch-size 16] [--device cpu|cuda] [--model random:titanet-small]
 
-The demo corpus (``voicesae_core.demo_corpus``) is generated and segmented into 4-8 s clips, then
+The demo corpus (``voicesae_core.audio.demo_corpus``) is generated and segmented into 4-8 s clips, then
 embedded three ways with one TitaNet (the same weights in memory):
 
 1. ours       ``extract.extract``: clips sorted by duration, zero-padded, true lengths (masked);
@@ -28,7 +28,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from voicesae_core import audio, demo_corpus, extract, nemo_manifest, segments, speaker_model  # noqa: E402
+from voicesae_core.audio import clip, demo_corpus, extract, nemo_manifest, segments, speaker_model
 
 
 def nemo_batch_inference(m: speaker_model.SpeakerModel, manifest: Path, batch_size: int, device: str) -> np.ndarray:
@@ -41,7 +41,7 @@ def nemo_batch_inference(m: speaker_model.SpeakerModel, manifest: Path, batch_si
 
 
 def reference(m: speaker_model.SpeakerModel, rows: list[dict]) -> np.ndarray:
-    return np.concatenate([m.embed([audio.read(r["audio_filepath"], r["offset"], r["duration"]).signal])
+    return np.concatenate([m.embed([clip.read(r["audio_filepath"], r["offset"], r["duration"]).signal])
                            for r in rows])
 
 
@@ -66,7 +66,7 @@ def compare(m, manifest: Path, work: Path, batch_size: int, device: str, title: 
     n = len(rows)
     # NeMo reads audio its own way (librosa resampling, first channel of stereo); on files already
     # 16 kHz mono only batching can make a difference
-    plain = np.array([audio.info(r["audio_filepath"])[:2] == (m.sample_rate, 1) for r in rows])
+    plain = np.array([clip.info(r["audio_filepath"])[:2] == (m.sample_rate, 1) for r in rows])
     print(f"\n{title}: {n} clips ({plain.sum()} already {m.sample_rate} Hz mono), "
           f"{sum(r['duration'] for r in rows):.0f} s of audio, batch {batch_size}, {device}")
     print(f"{'system':<28}{'wall s':>9}{'clips/s':>10}{'x ours':>9}{'max rel diff vs batch-1':>25}{'(16 kHz mono only)':>20}")

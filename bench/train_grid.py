@@ -49,7 +49,7 @@ def lr_for(latent: int) -> float:
 
 
 def batches(n: int):
-    from voicesae_core.trainer import _batches
+    from voicesae_core.sae.trainer import _batches
     return _batches(n, BATCH, 0, 0)
 
 
@@ -100,7 +100,7 @@ def per_config(x, build, step, reconstruct):
 
 
 def run_dense(x):
-    from voicesae_core.geometric_median import geometric_median
+    from voicesae_core.sae.geometric_median import geometric_median
     d = x.shape[1]
     median = geometric_median(x[:32768])
 
@@ -121,7 +121,7 @@ def run_dense(x):
         pre, v = encode(model, xb)
         x_hat = v @ W_dec + b_pre
         loss = (x_hat - xb).pow(2).sum(1).mean()
-        if dead.any():  # AuxK, as in voicesae_core.loss
+        if dead.any():  # AuxK, as in voicesae_core.sae.loss
             a_vals, a_idx = torch.where(dead, pre, -torch.inf).topk(min(d // 2, int(dead.sum())))
             e = (xb - x_hat).detach()
             e_hat = torch.zeros_like(pre).scatter(1, a_idx, torch.relu(a_vals)) @ W_dec

@@ -18,17 +18,14 @@
 # mostly English) and probes them with two small labelled sets: the *Language Feature* set
 # (Table I: English/Spanish x female/male) and the *Music Feature* set (Table II: IVR hold music
 # vs voice). That data is private. By default this notebook uses the embedded synthetic
-# benchmark (`voicesae_core.synthetic`): same sizes and group counts, embeddings built from
+# benchmark (`voicesae_core.data.synthetic`): same sizes and group counts, embeddings built from
 # planted feature directions (language, gender, music, channel, ...) so that we know what an SAE
 # *should* find. To use your own data, point the `*_manifest` parameters at your manifests
 # (see `data_manifests/README.md`).
 
 # %% tags=["parameters"]
-profile = "full"  # embedded default: "full" (paper scale) or "quick" (5 %)
-output_dir = "out/full"  # figures/, tables/ and grid/ go here
-sae_train_manifest = ""  # empty: the embedded default for profile
-language_manifest = ""
-music_manifest = ""
+study = "studies/paper-full.yml"  # the study file: datasets, features, grid (see voicesae_core.report.study)
+output_dir = "out/paper-full"  # figures/, tables/ and grid/ go here
 
 # %%
 from pathlib import Path
@@ -38,16 +35,17 @@ import pandas as pd
 from IPython.display import Markdown
 from myst_nb import glue
 
-from voicesae_core import labels, manifest, paper_reference, pipeline, plots
+from voicesae_core.data import labels, paper_reference
 from voicesae_core.files import write_csv
+from voicesae_core.report import plots
+from voicesae_core.report.study import load as load_study
 
-if not (sae_train_manifest and language_manifest and music_manifest):
-    pipeline.ensure_synthetic(profile)  # generates the embedded default if it is not there yet
-paths = {d: pipeline.manifest_path(d, profile, given) for d, given in
-         [("sae_train", sae_train_manifest), ("language", language_manifest), ("music", music_manifest)]}
-data = {d: manifest.load(p) for d, p in paths.items()}
+s = load_study(study)
+paths = {role: s.manifest_path(role) for role in s.datasets}
+data = {role: s.dataset(role) for role in s.datasets}
 tables = Path(output_dir) / "tables"
 figures = Path(output_dir) / "figures"
+by_table = {f.paper.dataset: f for f in s.features.values() if f.paper.dataset}  # Tables I-II's features
 
 # %% [markdown]
 # ## What each dataset is
@@ -61,9 +59,7 @@ summary = pd.DataFrame([{
     "description": ds.manifest.get("description", ""),
 } for (d, ds), p in zip(data.items(), paths.values())]).set_index("dataset")
 write_csv(tables / "datasets.csv", summary)
-given = [p for p in (sae_train_manifest, language_manifest, music_manifest) if p]
-Markdown(f"This build's data: the embedded synthetic default, profile **{profile}**"
-         + (f", except for the manifests given: {', '.join(map(str, given))}." if given else "."))
+Markdown(f"This build's data: the datasets of the study **{s.name}** ({', '.join(f'`{r}`' for r in paths)}).")
 
 # %%
 summary
@@ -72,10 +68,11 @@ summary
 # ## Table I: the Language Feature set, ours beside the paper's
 
 # %%
-ours_t1 = labels.group_counts(data["language"], ["language", "gender"])
-paper_t1 = paper_reference.dataset("language")
+f1 = by_table["table1"]  # the Spanish feature: its set counted by (language, gender), as Table I
+ours_t1 = labels.group_counts(data[f1.dataset], [f1.column, "gender"])
+paper_t1 = paper_reference.dataset("table1")
 table1 = pd.concat({"ours": ours_t1.reset_index(drop=False).assign(
-    group=lambda t: t["language"] + " " + t["gender"]).set_index("group")[["train", "test"]],
+    group=lambda t: t[f1.column] + " " + t["gender"]).set_index("group")[["train", "test"]],
     "paper": paper_t1.assign(group=paper_t1["language"] + " " + paper_t1["gender"].map({"f": "female", "m": "male"}))
     .set_index("group")[["train", "test"]]}, axis=1)
 write_csv(tables / "table1_language_dataset.csv", table1)
@@ -95,9 +92,11 @@ glue("table1", table1)
 # ## Table II: the Music Feature set, ours beside the paper's
 
 # %%
-ours_t2 = labels.group_counts(data["music"], ["is_music"]).rename(index={1: "music", 0: "voice"})
+f2 = by_table["table2"]  # the music feature: its set counted by class, as Table II
+ours_t2 = labels.group_counts(data[f2.dataset], [f2.column])
+ours_t2.index = [f2.names[0] if str(v) == str(f2.positive) else f2.names[1] for v in ours_t2.index]
 ours_t2.index.name = "class"
-table2 = pd.concat({"ours": ours_t2, "paper": paper_reference.dataset("music")}, axis=1)
+table2 = pd.concat({"ours": ours_t2, "paper": paper_reference.dataset("table2")}, axis=1)
 write_csv(tables / "table2_music_dataset.csv", table2)
 
 # %% tags=["remove-output"]
@@ -129,8 +128,8 @@ composition
 # data, if the paper's statement holds for it.)
 
 # %% tags=["remove-output"]
-lang = data["language"]
-groups = (lang.metadata["language"] + " " + lang.metadata["gender"]).to_numpy()
+lang = data[f1.dataset]
+groups = (lang.metadata[f1.column] + " " + lang.metadata["gender"]).to_numpy()
 fig = plots.pca_scatter(lang.embeddings, groups, "Language Feature set: first two principal components")
 plots.publish(fig, figures, "data_pca_language", "fig_data_pca")
 

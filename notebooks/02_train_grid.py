@@ -25,32 +25,30 @@
 # perfect), on the SAE training set (the paper has no held-out split for it).
 
 # %% tags=["parameters"]
-profile = "full"  # embedded default: "full" or "quick"
-output_dir = "out/full"
-sae_train_manifest = ""  # empty: the embedded default for profile
-latent_dims = [100, 200, 300, 400, 500, 600]
-ks = [5, 10, 15, 20, 25, 30, 35]
-seeds = [0]
-activation = "topk"  # topk | batchtopk | relu
-epochs = 0  # 0: the default of the profile, see voicesae_core.pipeline.TRAINING
-batch_size = 0
+study = "studies/paper-full.yml"  # the study file: the SAE training set, the grid and the training budget
+output_dir = "out/paper-full"  # the SAEs go to output_dir/grid
 
 # %%
 from pathlib import Path
 
-
 import pandas as pd
-from voicesae_core import TrainConfig, expand_grid, manifest, pipeline, plots, probe, train_grid
-from voicesae_core.files import write_csv
 
-data = manifest.load(pipeline.manifest_path("sae_train", profile, sae_train_manifest))
-epochs, batch_size = pipeline.training_budget(profile, epochs, batch_size)
-configs = expand_grid(latent_dims, ks, [activation], seeds)
+from voicesae_core import TrainConfig, expand_grid, train_grid
+from voicesae_core.analysis import probe
+from voicesae_core.files import write_csv
+from voicesae_core.report import plots
+from voicesae_core.report.study import load as load_study
+
+s = load_study(study)
+data = s.dataset("sae_train")
+g, budget = s.grid, s.training
+configs = expand_grid(g.latent_dims, g.ks, [g.activation], g.seeds)
 print(f"{len(configs)} SAEs on {len(data.embeddings):,} embeddings of dimension {data.embeddings.shape[1]}, "
-      f"{epochs} epoch(s), batch {batch_size}")
+      f"{budget.epochs} epoch(s), batch {budget.batch_size}")
 
 # %%
-result = train_grid(data.embeddings, configs, TrainConfig(epochs=epochs, batch_size=batch_size),
+result = train_grid(data.embeddings, configs,
+                    TrainConfig(epochs=budget.epochs, batch_size=budget.batch_size, device=s.device),
                     out_dir=Path(output_dir) / "grid", quiet=True)
 table = pd.DataFrame(result.table)
 write_csv(Path(output_dir) / "tables" / "grid_training.csv", table, index=False)
@@ -62,7 +60,7 @@ table[["name", "fvu", "nmse", "l0", "dead_frac", "cosine"]]
 # training samples; the paper dropped ReLU SAEs for having many.
 
 # %% tags=["remove-output"]
-first = table[table["seed"] == seeds[0]]
+first = table[table["seed"] == g.seeds[0]]
 fvu = probe.as_grid(first, "fvu", percent=False)
 dead = probe.as_grid(first, "dead_frac", percent=True)
 fig = plots.value_heatmaps({"FVU (lower is better)": fvu, "dead latents (%)": dead}, fmts=[".3f", ".1f"])

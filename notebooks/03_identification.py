@@ -30,27 +30,9 @@
 # separately, in {doc}`08_stability`.
 
 # %% tags=["parameters"]
-profile = "full"
-output_dir = "out/full"  # reads the grid trained by 02_train_grid from output_dir/grid
-language_manifest = ""  # empty: the embedded default for profile
-music_manifest = ""
-features = ["language", "music"]  # which labelled sets to probe
-latent_dims = [100, 200, 300, 400, 500, 600]
-ks = [5, 10, 15, 20, 25, 30, 35]
-seed = 0
-activation = "topk"
-latent_dim = 200  # the single model of the text of the paper
-k = 20
-language_column = "language"
-language_positive = "es"
-language_negative = "en"
-language_names = ["Spanish", "English"]
-music_column = "is_music"
-music_positive = 1
-music_negative = 0
-music_names = ["music", "voice"]
-error_flags = ["native_spanish", "code_mixed"]  # 0/1 metadata columns to count among the errors
-bootstrap = 1000  # resamples of the test rows for the 95 % intervals in the heatmaps (0: no intervals)
+study = "studies/paper-full.yml"  # the study file: datasets, features, grid, single model (see voicesae_core.report.study)
+output_dir = "out/paper-full"  # reads the grid trained by 02_train_grid from output_dir/grid
+bootstrap = 1000  # resamples of the test rows for the 95 % intervals in the heatmaps (0: none); chapters.identification
 
 # %%
 from pathlib import Path
@@ -58,22 +40,21 @@ from pathlib import Path
 import pandas as pd
 from IPython.display import Markdown
 
-from voicesae_core import VoicesaeError, expand_grid, labels, manifest, paper_reference, pipeline, plots, probe
+from voicesae_core.analysis import probe
+from voicesae_core.data import paper_reference
 from voicesae_core.files import write_csv
-from voicesae_core.trainer import load_grid
+from voicesae_core.report import plots
+from voicesae_core.report.study import load as load_study
+from voicesae_core.sae.trainer import load_grid
 
+s = load_study(study)
+options = s.chapter("identification", bootstrap=bootstrap)
 tables, figures = Path(output_dir) / "tables", Path(output_dir) / "figures"
-configs = expand_grid(latent_dims, ks, [activation], [seed])
-models = load_grid(Path(output_dir) / "grid", configs)
-spec = {"language": (language_manifest, language_column, language_positive, language_negative, language_names, "fig2"),
-        "music": (music_manifest, music_column, music_positive, music_negative, music_names, "fig3")}
-tasks = {}
-for feature in features:
-    path, column, positive, negative, names, _ = spec[feature]
-    ds = manifest.load(pipeline.manifest_path(feature, profile, path))
-    tasks[feature] = labels.task(ds, column, positive, negative, name=f"{names[0]} vs {names[1]}")
-    print(f"{feature}: {tasks[feature].name} from {ds.path}")
-    display(tasks[feature].counts())
+models = load_grid(Path(output_dir) / "grid", s.configs())
+tasks = s.tasks()
+for feature, t in tasks.items():
+    print(f"{feature}: {t.name} from {s.manifest_path(s.features[feature].dataset)}")
+    display(t.counts())
 
 # %% [markdown]
 # ## The grid: precision and recall of the single latent
@@ -81,13 +62,14 @@ for feature in features:
 # %%
 grid_tables, grids, degenerate = {}, {}, {}
 for feature, t in tasks.items():
-    table = probe.identify_grid(models, t.x_train, t.y_train, t.x_test, t.y_test, t.name, n_boot=bootstrap)
+    table = probe.identify_grid(models, t.x_train, t.y_train, t.x_test, t.y_test, t.name, n_boot=options.bootstrap)
     grid_tables[feature] = table
     write_csv(tables / f"identification_{feature}.csv", table, index=False)
     degenerate[feature] = probe.as_grid(table.assign(bad=table["fp"] + table["tp"] == 0), "bad", percent=False).astype(bool)
     for letter, metric in (("a", "precision"), ("b", "recall")):
         grids[feature, metric] = probe.as_grid(table, metric)
-        write_csv(tables / f"{spec[feature][5]}{letter}_{feature}_{metric}.csv", grids[feature, metric])
+        write_csv(tables / f"{s.features[feature].paper.grid or 'grid'}{letter}_{feature}_{metric}.csv",
+                  grids[feature, metric])
     flagged = table[table["note"] != ""]
     if len(flagged):
         print(f"{t.name}: {len(flagged)} model(s) with a degenerate latent (hatched in the figures):")
@@ -97,12 +79,12 @@ for feature, t in tasks.items():
 
 # %% tags=["remove-output"]
 for feature, t in tasks.items():
-    fig_id = spec[feature][5]
+    fig_id = s.features[feature].paper.grid or "grid"
     for letter, metric in (("a", "precision"), ("b", "recall")):
         ci = (probe.as_grid(grid_tables[feature], f"{metric}_low"), probe.as_grid(grid_tables[feature], f"{metric}_high")) \
-            if bootstrap else None
-        fig = plots.grid_heatmaps(grids[feature, metric], paper_reference.grid(feature, metric),
-                                  f"{t.name} {metric} (%)", degenerate[feature], ci)
+            if options.bootstrap else None
+        paper = paper_reference.grid(fig_id, metric) if s.features[feature].paper.grid else None
+        fig = plots.grid_heatmaps(grids[feature, metric], paper, f"{t.name} {metric} (%)", degenerate[feature], ci)
         plots.publish(fig, figures, f"{fig_id}{letter}_{feature}_{metric}", f"{fig_id}{letter}")
 
 # %% [markdown]
@@ -122,8 +104,8 @@ for feature, t in tasks.items():
 # ```
 
 # %%
-if "language" in tasks:
-    display(Markdown(" ".join(paper_reference.compare_text(grids["language", m], paper_reference.grid("language", m),
+for feature in [f for f in tasks if s.features[f].paper.grid == "fig2"]:
+    display(Markdown(" ".join(paper_reference.compare_text(grids[feature, m], paper_reference.grid("fig2", m),
                                                           f"Fig. 2{l} ({m})") for l, m in (("a", "precision"), ("b", "recall")))))
 
 # %% [markdown]
@@ -140,8 +122,8 @@ if "language" in tasks:
 # ```
 
 # %%
-if "music" in tasks:
-    display(Markdown(" ".join(paper_reference.compare_text(grids["music", m], paper_reference.grid("music", m),
+for feature in [f for f in tasks if s.features[f].paper.grid == "fig3"]:
+    display(Markdown(" ".join(paper_reference.compare_text(grids[feature, m], paper_reference.grid("fig3", m),
                                                           f"Fig. 3{l} ({m})") for l, m in (("a", "precision"), ("b", "recall")))))
 
 # %% [markdown]
@@ -162,27 +144,25 @@ if "music" in tasks:
 # `tables/identification_ranking_<feature>_L<latent_dim>_k<k>.csv`.
 
 # %%
-by_name = {m.cfg.name: m for m in models}
-name = expand_grid([latent_dim], [k], [activation], [seed])[0].name
-if name not in by_name:
-    raise VoicesaeError(f"latent_dim={latent_dim}, k={k} is not in the grid (latent_dims={latent_dims}, ks={ks})")
-single = by_name[name]
+name = s.single_name()
+single = {m.cfg.name: m for m in models}[name]  # in the grid: single_name checked it
 paper_text = paper_reference.single_model()  # the numbers the paper's text states
 rows, results = [], {}
 for feature, t in tasks.items():
     r = probe.identify(single, t.x_train, t.y_train, t.x_test, t.y_test, t.name)
     results[feature] = r
     ranking = pd.DataFrame({"latent": r.ranking, "weight": r.weights[r.ranking]})
-    write_csv(tables / f"identification_ranking_{feature}_L{latent_dim}_k{k}.csv", ranking, index=False)
-    s = r.scores
-    rows.append({"feature": t.name, "phi": r.phi, "precision %": 100 * s.precision, "recall %": 100 * s.recall,
-                 "F1 %": 100 * s.f1, "tp": s.tp, "fp": s.fp, "fn": s.fn, "tn": s.tn,
+    write_csv(tables / f"identification_ranking_{feature}_L{s.single.latent_dim}_k{s.single.k}.csv", ranking, index=False)
+    sc = r.scores
+    rows.append({"feature": t.name, "phi": r.phi, "precision %": 100 * sc.precision, "recall %": 100 * sc.recall,
+                 "F1 %": 100 * sc.f1, "tp": sc.tp, "fp": sc.fp, "fn": sc.fn, "tn": sc.tn,
                  "next latents by weight": list(map(int, r.ranking[1:4])), "note": probe.note(r),
-                 **({"paper phi": paper_text.loc[feature, "phi"],
-                     "paper precision % (text)": paper_text.loc[feature, "precision"],
-                     "paper recall % (text)": paper_text.loc[feature, "recall"]} if feature in paper_text.index else {})})
+                 **({"paper phi": paper_text.loc[ref, "phi"],
+                     "paper precision % (text)": paper_text.loc[ref, "precision"],
+                     "paper recall % (text)": paper_text.loc[ref, "recall"]}
+                    if (ref := s.features[feature].paper.single_model) else {})})
 single_table = pd.DataFrame(rows).set_index("feature")
-write_csv(tables / f"identification_single_L{latent_dim}_k{k}.csv", single_table)
+write_csv(tables / f"identification_single_L{s.single.latent_dim}_k{s.single.k}.csv", single_table)
 single_table
 
 # %% [markdown]
@@ -194,14 +174,14 @@ single_table
 # the share carrying each flag.
 
 # %%
-if "language" in tasks:
-    t = tasks["language"]
-    errors = probe.error_table(results["language"], t.y_test, t.meta_test)
-    flags = [f for f in error_flags if f in errors.columns]
-    if len(flags) < len(error_flags):
-        print(f"metadata lacks {sorted(set(error_flags) - set(flags))}: not counted")
+for feature in [f for f in tasks if s.features[f].error_flags]:
+    t, wanted = tasks[feature], s.features[feature].error_flags
+    errors = probe.error_table(results[feature], t.y_test, t.meta_test)
+    flags = [f for f in wanted if f in errors.columns]
+    if len(flags) < len(wanted):
+        print(f"metadata lacks {sorted(set(wanted) - set(flags))}: not counted")
     summary = probe.error_summary(errors, flags)
-    write_csv(tables / "identification_errors_language.csv", errors, index=False)
-    write_csv(tables / "identification_error_summary_language.csv", summary)
+    write_csv(tables / f"identification_errors_{feature}.csv", errors, index=False)
+    write_csv(tables / f"identification_error_summary_{feature}.csv", summary)
     display(summary)
     display(errors)

@@ -19,7 +19,7 @@
 # sizes, it finds one latent at 100 and 200, which at 300 splits into a Spanish-male and a
 # Spanish-female latent.
 #
-# Here, for a fixed K and growing latent dimension (`voicesae_core.splitting.follow`): at each
+# Here, for a fixed K and growing latent dimension (`voicesae_core.analysis.splitting.follow`): at each
 # size the *Spanish latents* are those with a positive probe weight that fire mostly on Spanish
 # training samples (the probe's own latent $\phi$ always counts). Each test sample is assigned to
 # one Spanish latent that fires on it, or to "none": by default the most *specific* one (firing
@@ -31,22 +31,15 @@
 # cosine of their decoder directions.
 
 # %% tags=["parameters"]
-profile = "full"
-output_dir = "out/full"  # reads the grid trained by 02_train_grid from output_dir/grid
-language_manifest = ""
-latent_dims = [100, 200, 300, 400, 500, 600]
-k = 20  # Fig. 4 of the paper uses K 20
-seed = 0
-activation = "topk"
-language_column = "language"
-language_positive = "es"
-language_negative = "en"
-language_names = ["Spanish", "English"]
-group_column = "gender"  # each flow is drawn per (language, this column)
+study = "studies/paper-full.yml"  # the study file: the feature, the grid (see voicesae_core.report.study)
+output_dir = "out/paper-full"  # reads the grid trained by 02_train_grid from output_dir/grid
+feature = ""  # the feature whose latents are followed; empty: the first of the study
+k = 20  # the K at which latent sizes are compared (Fig. 4 of the paper uses K 20)
+group_column = "gender"  # each flow is drawn per (class, this column)
 min_precision = 0.9  # a label latent fires mostly on positive training samples ...
 min_share = 0.05  # ... and on at least this share of them
 min_child_share = 0.2  # a split: each child takes at least this share of the samples of the parent
-rule = "specific"  # which firing Spanish latent a sample is assigned to: specific or activation
+rule = "specific"  # which firing label latent a sample is assigned to: specific or activation
 
 # %%
 from pathlib import Path
@@ -54,22 +47,29 @@ from pathlib import Path
 import numpy as np
 from IPython.display import Markdown
 
-from voicesae_core import expand_grid, labels, manifest, pipeline, plots, splitting
+from voicesae_core import VoicesaeError
+from voicesae_core.analysis import splitting
+from voicesae_core.data import manifest
 from voicesae_core.files import write_csv
-from voicesae_core.trainer import load_grid
+from voicesae_core.report import plots
+from voicesae_core.report.study import load as load_study
+from voicesae_core.sae.trainer import load_grid
 
+s = load_study(study)
+options = s.chapter("splitting", feature=feature, k=k, group_column=group_column, min_precision=min_precision,
+                    min_share=min_share, min_child_share=min_child_share, rule=rule)
+k, f = options.k, s.feature(options.feature)
 tables, figures = Path(output_dir) / "tables", Path(output_dir) / "figures"
-models = load_grid(Path(output_dir) / "grid", expand_grid(latent_dims, [k], [activation], [seed]))
-ds = manifest.load(pipeline.manifest_path("language", profile, language_manifest))
-manifest.require_columns(ds, [group_column])
-t = labels.task(ds, language_column, language_positive, language_negative,
-                name=f"{language_names[0]} vs {language_names[1]}")
-groups = np.where(t.y_test, language_names[0], language_names[1]) + " " + t.meta_test[group_column].astype(str).to_numpy()
+models = load_grid(Path(output_dir) / "grid", s.configs(ks=[k]))
+manifest.require_columns(s.dataset(f.dataset), [options.group_column])
+t = s.task(options.feature)
+groups = np.where(t.y_test, f.names[0], f.names[1]) + " " + t.meta_test[options.group_column].astype(str).to_numpy()
 
 # %%
-analysis = splitting.follow(models, t.x_train, t.y_train, t.x_test, min_precision, min_share, min_child_share, rule)
+analysis = splitting.follow(models, t.x_train, t.y_train, t.x_test, options.min_precision, options.min_share,
+                           options.min_child_share, options.rule)
 for dim, found in zip(analysis.latent_dims, analysis.label_latents):
-    print(f"latent {dim}: {language_names[0]} latents {found if found else 'none found'}")
+    print(f"latent {dim}: {f.names[0]} latents {found if found else 'none found'}")
 links = splitting.sankey_links(analysis, groups)
 nodes = splitting.node_table(analysis, groups)
 splits = splitting.split_table(analysis)
@@ -93,7 +93,7 @@ firing
 # cosine between their decoder directions.
 
 # %%
-display(Markdown(splitting.split_text(analysis, language_names[0])))
+display(Markdown(splitting.split_text(analysis, f.names[0])))
 splits
 
 # %% [markdown]
@@ -103,9 +103,9 @@ splits
 
 # %% tags=["remove-output"]
 if len(analysis.latent_dims) < 2:
-    raise ValueError(f"splitting needs at least two latent sizes, got {analysis.latent_dims}")
+    raise VoicesaeError(f"{s.path}: grid.latent_dims: splitting needs at least two latent sizes, got {analysis.latent_dims}")
 fig = plots.alluvial(links, analysis.latent_dims, analysis.label_latents,
-                     f"TopK={k}: the {language_names[0]} latent(s) across latent sizes")
+                     f"TopK={k}: the {f.names[0]} latent(s) across latent sizes")
 plots.publish(fig, figures, f"fig4_splitting_k{k}", "fig4")
 
 # %% [markdown]
@@ -128,4 +128,4 @@ plots.publish(fig, figures, f"fig4_splitting_k{k}", "fig4")
 # The same flows, interactive (hover for counts):
 
 # %%
-plots.plotly_html(plots.sankey(links, f"TopK={k}: samples per {language_names[0]} latent"))
+plots.plotly_html(plots.sankey(links, f"TopK={k}: samples per {f.names[0]} latent"))

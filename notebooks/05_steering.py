@@ -25,25 +25,10 @@
 # *training* embeddings of each class. The paper uses $a_\phi = 1$; we also sweep it.
 
 # %% tags=["parameters"]
-profile = "full"
-output_dir = "out/full"  # reads the grid trained by 02_train_grid from output_dir/grid
-language_manifest = ""
-music_manifest = ""
-features = ["language", "music"]
-latent_dim = 200
-k = 20
-seed = 0
-activation = "topk"
-a_phi = 1.0
-a_phi_sweep = [0.0, 0.25, 0.5, 1.0, 2.0, 4.0, 8.0]
-language_column = "language"
-language_positive = "es"
-language_negative = "en"
-language_names = ["Spanish", "English"]
-music_column = "is_music"
-music_positive = 1
-music_negative = 0
-music_names = ["music", "voice"]
+study = "studies/paper-full.yml"  # the study file: features, single model (see voicesae_core.report.study)
+output_dir = "out/paper-full"  # reads the grid trained by 02_train_grid from output_dir/grid
+a_phi = 1.0  # the value phi is switched on to
+a_phi_sweep = [0.0, 0.25, 0.5, 1.0, 2.0, 4.0, 8.0]  # strengths of the sweep
 
 # %%
 from pathlib import Path
@@ -52,21 +37,23 @@ import pandas as pd
 from IPython.display import Markdown
 from myst_nb import glue
 
-from voicesae_core import expand_grid, labels, manifest, paper_reference, pipeline, plots, probe, steering
+from voicesae_core.analysis import probe, steering
+from voicesae_core.data import paper_reference
 from voicesae_core.files import write_csv
-from voicesae_core.trainer import load_grid
+from voicesae_core.report import plots
+from voicesae_core.report.study import load as load_study
+from voicesae_core.sae.trainer import load_grid
 
+s = load_study(study)
+options = s.chapter("steering", a_phi=a_phi, a_phi_sweep=a_phi_sweep)
 tables, figures = Path(output_dir) / "tables", Path(output_dir) / "figures"
-sae = load_grid(Path(output_dir) / "grid", expand_grid([latent_dim], [k], [activation], [seed]))[0]
-spec = {"language": (language_manifest, language_column, language_positive, language_negative, language_names, "5", "III"),
-        "music": (music_manifest, music_column, music_positive, music_negative, music_names, "6", "IV")}
+sae = load_grid(Path(output_dir) / "grid", s.configs([s.single.latent_dim], [s.single.k]))[0]
+PAPER = {"table3": ("5", "III"), "table4": ("6", "IV")}  # the paper's figure and table of each steering table
+numbers = {f: PAPER.get(s.features[f].paper.steering, (f"_{f}", f"_{f}")) for f in s.features}
 
 # %%
 results = {}
-for feature in features:
-    path, column, positive, negative, names, fig_no, table_no = spec[feature]
-    ds = manifest.load(pipeline.manifest_path(feature, profile, path))
-    t = labels.task(ds, column, positive, negative, name=f"{names[0]} vs {names[1]}")
+for feature, t in s.tasks().items():
     found = probe.identify(sae, t.x_train, t.y_train, t.x_test, t.y_test, t.name)
     if found.fires_in_train == 0:
         print(f"warning: {t.name}: latent {found.phi} never fires on the training split; steering it is still "
@@ -74,16 +61,17 @@ for feature in features:
     print(f"{t.name}: phi = {found.phi} (precision {100 * found.scores.precision:.1f} %, "
           f"recall {100 * found.scores.recall:.1f} %)")
     results[feature] = (t, found, steering.steering_experiment(sae, t.x_train, t.y_train, t.x_test, t.y_test,
-                                                               found.phi, a_phi))
+                                                               found.phi, options.a_phi))
 
 # %% [markdown]
 # ## Figs. 5 and 6: $\delta_s$ before and after steering
 
 # %% tags=["remove-output"]
 for feature, (t, found, r) in results.items():
-    names, fig_no = spec[feature][4], spec[feature][5]
+    names, fig_no = s.features[feature].names, numbers[feature][0]
     fig = plots.delta_s_histograms(r, names[0], names[1])
-    fig.suptitle(f"Fig. {fig_no} ({t.name}, latent {latent_dim}, K {k}, phi {found.phi}, a_phi {a_phi:g})",
+    fig.suptitle(f"Fig. {fig_no} ({t.name}, latent {s.single.latent_dim}, K {s.single.k}, phi {found.phi}, "
+                 f"a_phi {options.a_phi:g})",
                  fontsize=10, y=1.03)
     plots.publish(fig, figures, f"fig{fig_no}_steering_{feature}", f"fig{fig_no}")
 
@@ -111,9 +99,12 @@ for feature, (t, found, r) in results.items():
 # %% tags=["remove-output"]
 compared = {}
 for feature, (t, found, r) in results.items():
-    names, table_no = spec[feature][4], spec[feature][6]
+    names, table_no, ref = s.features[feature].names, numbers[feature][1], s.features[feature].paper.steering
     ours = steering.means_table(r, names[0], names[1])
-    paper = paper_reference.steering(feature)
+    if ref is None:  # no published table for this feature: ours alone
+        write_csv(tables / f"table{table_no.lower()}_steering_{feature}.csv", ours.round(3))
+        continue
+    paper = paper_reference.steering(ref)
     paper.index = ours.index  # same classes, in the same order (positive, negative)
     compared[feature] = both = pd.concat({"ours": ours, "paper": paper}, axis=1).round(3)
     write_csv(tables / f"table{table_no.lower()}_steering_{feature}.csv", both)
@@ -134,7 +125,7 @@ for feature, (t, found, r) in results.items():
 # ```
 
 # %%
-display(Markdown(" ".join(steering.compare_text(compared[f], f"Table {spec[f][6]}") for f in compared)))
+display(Markdown(" ".join(steering.compare_text(compared[f], f"Table {numbers[f][1]}") for f in compared)))
 
 # %% [markdown]
 # ## Dose-response: sweeping $a_\phi$
@@ -144,11 +135,12 @@ display(Markdown(" ".join(steering.compare_text(compared[f], f"Table {spec[f][6]
 # %% tags=["remove-output"]
 sweeps = {}
 for feature, (t, found, r) in results.items():
-    names = spec[feature][4]
-    sweeps[feature] = table = steering.sweep(sae, t.x_train, t.y_train, t.x_test, t.y_test, found.phi, a_phi_sweep)
+    names = s.features[feature].names
+    sweeps[feature] = table = steering.sweep(sae, t.x_train, t.y_train, t.x_test, t.y_test, found.phi,
+                                             options.a_phi_sweep)
     write_csv(tables / f"steering_sweep_{feature}.csv", table, index=False)
     fig = plots.sweep_plot(table, names[0], names[1])
-    fig.axes[0].set_title(f"{t.name}: latent {found.phi} of L{latent_dim} K{k}", fontsize=10)
+    fig.axes[0].set_title(f"{t.name}: latent {found.phi} of L{s.single.latent_dim} K{s.single.k}", fontsize=10)
     plots.publish(fig, figures, f"steering_sweep_{feature}", f"sweep_{feature}")
 
 # %% [markdown]
@@ -167,5 +159,5 @@ for feature, (t, found, r) in results.items():
 
 # %%
 for feature, table in sweeps.items():
-    print(spec[feature][4][0], "vs", spec[feature][4][1])
+    print(s.features[feature].label)
     display(table.round(3))

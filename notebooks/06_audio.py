@@ -17,7 +17,7 @@
 # The paper embeds 4-8 s non-silent segments of calls with a fine-tuned TitaNet through NVIDIA
 # NeMo. This chapter runs that path end to end on audio made on this machine, offline:
 #
-# 1. an **offline demo corpus** (`voicesae_core.demo_corpus`): English and Spanish sentences
+# 1. an **offline demo corpus** (`voicesae_core.audio.demo_corpus`): English and Spanish sentences
 #    spoken by `espeak-ng` voices (male and female variants, pitch and speed varied per synthetic
 #    speaker), a third of them through a telephony channel made with `sox` (300-3400 Hz, 8 kHz
 #    mu-law, line noise), plus synthetic hold music;
@@ -26,38 +26,51 @@
 #    with their true lengths, so an embedding does not depend on its batch; nothing is dropped
 #    silently; the normalisation is recorded in the data manifest;
 # 4. a small **SAE grid**, then the paper's **identification** and **steering** on each model's
-#    embeddings.
+#    embeddings, for every feature of the study whose column the recordings have.
 #
-# Set `recordings_manifest` to run it on your own audio (a NeMo manifest of recordings with
-# `language`, `is_music` and `split` fields), and `audio_models` to your `.nemo` file. Its
-# parameters start with `audio_` so that the paper's grid parameters (`latent_dims`, `ks`,
-# `epochs`) do not reach this small corpus.
+# Its options are the study's `chapters.audio` (`voicesae_core.report.study.Audio`): set
+# `recordings_manifest` to run it on your own audio (a NeMo manifest of recordings with a `split`
+# field and the columns of the study's features, e.g. `language` and `is_music`; a feature whose
+# column is absent is skipped) and `models` to your `.nemo` file. Its grid (`latent_dims`, `ks`,
+# `epochs`) is its own: the paper's grid does not reach this small corpus.
 
 # %% tags=["parameters"]
-profile = "full"
-output_dir = "out/full"  # the corpus, segments, embeddings and SAEs go to output_dir/audio
-recordings_manifest = ""  # empty: generate the demo corpus
-segment_method = "energy"
-audio_models = ["random:titanet-small", "resemblyzer"]
-audio_normalization = "nemo"
-audio_latent_dims = [32, 64]
-audio_ks = [4, 8]
-audio_latent_dim = 64
-audio_k = 8
-audio_epochs = 200
-seed = 0
+study = "studies/paper-full.yml"  # the study file; this chapter reads its chapters.audio, features, seeds and device
+output_dir = "out/paper-full"  # the corpus, segments, embeddings and SAEs go to output_dir/audio
+recordings_manifest = ""  # a NeMo manifest of your recordings (relative to the study file); empty for the demo corpus
+demo_profile = "full"  # the demo corpus size (quick or full) when it is generated
+segment_method = "energy"  # energy (SoX silence rule, keeps music) or silero (speech only)
+models = ["random:titanet-small", "resemblyzer"]  # speaker models (.nemo file, NeMo pretrained name, random:titanet-small, resemblyzer)
+normalization = "nemo"  # embedding normalisation after extraction (none, l2 or nemo)
+latent_dims = [32, 64]  # latent sizes of the corpus SAE grid
+ks = [4, 8]  # K values of that grid
+latent_dim = 64  # the SAE of that grid whose latents are analysed (and catalogued in chapter 11)
+k = 8  # and its K
+epochs = 200  # epochs (batch 64) on the few hundred segments
 
 # %%
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 from IPython.display import Markdown
 
-from voicesae_core import (SAEConfig, TrainConfig, audio, demo_corpus, expand_grid, extract, labels, manifest,
-                           plots, probe, segments, steering, train_grid)
+from voicesae_core.analysis import steering
+from voicesae_core.audio import clip, demo_corpus, extract, nemo_manifest, segments
+from voicesae_core.errors import VoicesaeError
 from voicesae_core.files import write_csv
+from voicesae_core.report import plots
+from voicesae_core.report.study import load as load_study
+from voicesae_core.sae.config import TrainConfig, expand_grid
+from voicesae_core.sae.trainer import train_grid
 
+s = load_study(study)
+options = s.chapter("audio", recordings_manifest=recordings_manifest, demo_profile=demo_profile,
+                    segment_method=segment_method, models=models, normalization=normalization,
+                    latent_dims=latent_dims, ks=ks, latent_dim=latent_dim, k=k, epochs=epochs)
+seed = s.grid.seeds[0]
+if options.latent_dim not in options.latent_dims or options.k not in options.ks:
+    raise VoicesaeError(f"{s.path}: chapters.audio: latent_dim {options.latent_dim}, k {options.k} is not in its grid "
+                        f"(latent_dims {options.latent_dims}, ks {options.ks})")
 work = Path(output_dir) / "audio"
 tables, figures = Path(output_dir) / "tables", Path(output_dir) / "figures"
 
@@ -65,25 +78,23 @@ tables, figures = Path(output_dir) / "tables", Path(output_dir) / "figures"
 # ## 1. The demo corpus and its segments
 
 # %%
-if recordings_manifest:
-    recordings = Path(recordings_manifest)
+if options.recordings_manifest:
+    recordings = s.resolve(options.recordings_manifest)
 else:
-    recordings = demo_corpus.generate(work / "corpus", profile, seed=seed, quiet=True)
-seg = segments.segment(recordings, work / "segments.json", method=segment_method, quiet=True)
+    recordings = demo_corpus.generate(work / "corpus", options.demo_profile, seed=seed, quiet=True)
+seg = segments.segment(recordings, work / "segments.json", method=options.segment_method, quiet=True)
 print(f"{seg.segments} segments, {seg.seconds / 60:.1f} min of audio; {len(seg.skipped)} recordings gave none")
-seg_rows = pd.read_json(seg.manifest, lines=True)
-counts = seg_rows.groupby(["language", "gender", "channel", "split"]).size().unstack("split", fill_value=0)
+counts = segments.counts(seg.manifest, [f.column for f in s.features.values()] + list(extract.DESCRIPTIVE_COLUMNS))
 write_csv(tables / "audio_segments.csv", counts)
 counts
 
 # %% tags=["remove-output"]
-first = pd.read_json(recordings, lines=True).iloc[0]
-path = Path(first["audio_filepath"])
-path = path if path.is_absolute() else Path(recordings).parent / path
-clip = audio.read(path)
-regions = segments.nonsilent_energy(clip.signal, clip.sample_rate)
-fig = plots.segmentation(clip.signal, clip.sample_rate, regions, segments.pack(regions),
-                         f"{first['id']}: non-silent stretches (shaded) and their 4-8 s segments")
+first = nemo_manifest.read(recordings)[0]
+sound = clip.read(first["audio_filepath"], first["offset"], first.get("duration"))
+regions = segments.nonsilent_energy(sound.signal, sound.sample_rate)
+fig = plots.segmentation(sound.signal, sound.sample_rate, regions, segments.pack(regions),
+                         f"{first.get('id') or Path(first['audio_filepath']).stem}: non-silent stretches (shaded) "
+                         "and their 4-8 s segments")
 plots.publish(fig, figures, "audio_segmentation", "audio_segmentation")
 
 # %% [markdown]
@@ -103,21 +114,12 @@ plots.publish(fig, figures, "audio_segmentation", "audio_segmentation")
 # trained weights ship inside its Python package.
 
 # %%
-datasets, runs = {}, []
-for model in audio_models:
-    out = work / "embeddings" / model.replace(":", "-")
-    result = extract.extract(seg.manifest, out, model, normalization=audio_normalization, seed=seed,
-                             columns=None if recordings_manifest else demo_corpus.COLUMNS, quiet=True)
-    datasets[model] = manifest.load(result.manifest)
-    _, raw = extract.raw_embeddings(out)
-    unit = raw / np.linalg.norm(raw, axis=1, keepdims=True)
-    runs.append({"model": model, "dim": raw.shape[1], "embedded": result.embedded, "skipped": len(result.skipped),
-                 "clips/s (this run)": round(result.clips_per_s, 1),
-                 "raw mean pairwise cosine": round(float((unit.sum(0) @ unit.sum(0) - len(unit)) / (len(unit) * (len(unit) - 1))), 5),
-                 "normalization": audio_normalization})
-runs = pd.DataFrame(runs).set_index("model")
+speaker_models = [s.speaker_model(m) for m in options.models]  # a .nemo path is relative to the study file
+datasets, runs = extract.extract_models(seg.manifest, work / "embeddings", speaker_models, options.normalization,
+                                        seed=seed, quiet=True,
+                                        columns=None if options.recordings_manifest else demo_corpus.COLUMNS)
 write_csv(tables / "audio_embeddings.csv", runs)
-print("recorded in each data manifest:", datasets[audio_models[0]].manifest["normalization"])
+print("recorded in each data manifest:", datasets[speaker_models[0]].manifest["normalization"])
 runs
 
 # %% [markdown]
@@ -131,48 +133,30 @@ runs
 # %% [markdown]
 # ## 3. SAEs, identification and steering
 # For each model: a grid of TopK SAEs on the training segments' embeddings, then, in the SAE
-# with latent `audio_latent_dim` and K `audio_k`, the latent $\phi$ that the logistic probe ranks first for
-# Spanish (vs English) and for music (vs voice), scored alone on the test segments, beside a
-# dense probe on the raw embedding (is the label linearly there at all?), and the mean
-# $\delta_s$ before and after steering $\phi$ (Eqs. 1-3, $a_\phi = 1$).
+# with latent `latent_dim` and K `k`, for each feature of the study (Spanish vs English, music
+# vs voice), the latent $\phi$ that the logistic probe ranks first for its positive class, scored
+# alone on the test segments, beside a dense probe on the raw embedding (is the label linearly
+# there at all?), and the mean $\delta_s$ before and after steering $\phi$ (Eqs. 1-3, $a_\phi = 1$).
 
 # %%
-task_spec = {"Spanish vs English": ("language", "es", "en"), "music vs voice": ("is_music", 1, 0)}
-rows, steer_tables = [], {}
+configs = expand_grid(options.latent_dims, options.ks, ["topk"], [seed])
+analysed = expand_grid([options.latent_dim], [options.k], ["topk"], [seed])[0].name
+training = TrainConfig(epochs=options.epochs, batch_size=64, data_seed=seed, device=s.device)
+rows = []
 for model, ds in datasets.items():
-    train = ds.split("train")
-    grid = train_grid(train.embeddings, expand_grid(audio_latent_dims, audio_ks, ["topk"], [seed]),
-                      TrainConfig(epochs=audio_epochs, batch_size=64, data_seed=seed), quiet=True,
-                      out_dir=work / "grid" / model.replace(":", "-"))  # chapter 11 catalogues it
-    sae = next(m for m in grid.models if m.cfg.latent_dim == audio_latent_dim and m.cfg.k == audio_k)
-    for name, (column, positive, negative) in task_spec.items():
-        t = labels.task(ds, column, positive, negative, name=name)
-        found = probe.identify(sae, t.x_train, t.y_train, t.x_test, t.y_test, name)
-        dense = probe.dense_probe(t.x_train, t.y_train, t.x_test, t.y_test, name)
-        r = steering.steering_experiment(sae, t.x_train, t.y_train, t.x_test, t.y_test, found.phi, 1.0)
-        means = steering.means_table(r, *name.split(" vs "))
-        steer_tables[(model, name)] = means
-        rows.append({"model": model, "label": name, "test rows": len(t.y_test), "phi": found.phi,
-                     "phi precision %": round(100 * found.scores.precision, 1),
-                     "phi recall %": round(100 * found.scores.recall, 1),
-                     "dense probe F1 %": round(100 * dense.f1, 1), "note": probe.note(found),
-                     "delta_s before (+)": round(float(means.iloc[0, 0]), 3),
-                     "delta_s after (+)": round(float(means.iloc[0, 1]), 3),
-                     "delta_s before (-)": round(float(means.iloc[1, 0]), 3),
-                     "delta_s after (-)": round(float(means.iloc[1, 1]), 3)})
-summary = pd.DataFrame(rows).set_index(["model", "label"])
+    grid = train_grid(ds.split("train").embeddings, configs, training, quiet=True,
+                      out_dir=work / "grid" / extract.model_folder(model))  # chapter 11 catalogues it
+    sae = grid.models[[c.name for c in configs].index(analysed)]
+    tasks, skipped = labels.feature_tasks(ds, s.features)
+    for feature, why in skipped.items():
+        print(f"{model}: feature {feature!r} skipped: {why}")
+    rows += [{"model": model, **steering.identify_and_steer(sae, t)} for t in tasks.values()]
+summary = pd.DataFrame(rows, columns=["model", *steering.IDENTIFY_STEER_COLUMNS]).set_index(["model", "label"])
 write_csv(tables / "audio_identification_steering.csv", summary)
 summary
 
 # %%
-def sentence(model, label, r):
-    flips = np.sign(r["delta_s before (+)"]) != np.sign(r["delta_s after (+)"])
-    return (f"With {model}, {label}: phi = {r['phi']} alone gives precision {r['phi precision %']} % and recall "
-            f"{r['phi recall %']} % on {r['test rows']} test segments (dense probe F1 {r['dense probe F1 %']} %); "
-            f"steering it {'flips' if flips else 'does not flip'} the sign of the positives' mean delta_s "
-            f"({r['delta_s before (+)']} -> {r['delta_s after (+)']}).")
-
-display(Markdown(" ".join(sentence(m, lab, r) for (m, lab), r in summary.iterrows())))
+display(Markdown(steering.identify_and_steer_text(summary)))
 
 # %% [markdown]
 # ## What synthetic speech can and cannot show

@@ -27,15 +27,8 @@
 # each beside the same numbers for as many random unit directions: what learning nothing scores.
 
 # %% tags=["parameters"]
-profile = "full"
-output_dir = "out/full"  # reads the grid trained by 02_train_grid from output_dir/grid
-sae_train_manifest = ""  # empty: the embedded default for profile (it carries the ground truth)
-latent_dims = [100, 200, 300, 400, 500, 600]
-ks = [5, 10, 15, 20, 25, 30, 35]
-seed = 0
-activation = "topk"
-latent_dim = 200
-k = 20
+study = "studies/paper-full.yml"  # the study file: the SAE training set (with its ground truth), the grid
+output_dir = "out/paper-full"  # reads the grid trained by 02_train_grid from output_dir/grid
 
 # %%
 from pathlib import Path
@@ -43,12 +36,16 @@ from pathlib import Path
 import pandas as pd
 from IPython.display import Markdown
 
-from voicesae_core import expand_grid, manifest, pipeline, plots, probe, recovery
+from voicesae_core.analysis import probe, recovery
 from voicesae_core.files import write_csv
-from voicesae_core.trainer import load_grid
+from voicesae_core.report import plots
+from voicesae_core.report.study import load as load_study
+from voicesae_core.sae.trainer import load_grid
 
+s = load_study(study)
+latent_dim, k = s.single.latent_dim, s.single.k
 tables, figures = Path(output_dir) / "tables", Path(output_dir) / "figures"
-data = manifest.load(pipeline.manifest_path("sae_train", profile, sae_train_manifest))
+data = s.dataset("sae_train")
 has_truth = "ground_truth" in data.manifest
 if not has_truth:
     display(Markdown(f"`{data.path}` has no planted ground truth (only the synthetic benchmark does): "
@@ -57,7 +54,7 @@ if not has_truth:
 # %%
 if has_truth:
     truth = data.ground_truth()
-    models = load_grid(Path(output_dir) / "grid", expand_grid(latent_dims, ks, [activation], [seed]))
+    models = load_grid(Path(output_dir) / "grid", s.configs())
     named = [n for n in truth.names if not n.startswith("trait_")]
     grid = recovery.recovery_grid(models, truth, named=named)
     write_csv(tables / "recovery_grid.csv", grid)
@@ -84,7 +81,7 @@ if has_truth:
 
 # %%
 if has_truth:
-    single = next(m for m in models if (m.cfg.latent_dim, m.cfg.k) == (latent_dim, k))
+    single = {m.cfg.name: m for m in models}[s.single_name()]
     table = recovery.recovery(single, truth)
     write_csv(tables / f"recovery_L{latent_dim}_k{k}.csv", table)
     display(table.loc[named].round(3))

@@ -25,129 +25,92 @@
 # listed under this chapter), made from one papermill template (`notebooks/latent_page.py`).
 
 # %% tags=["parameters"]
-profile = "full"
-output_dir = "out/full"  # reads the grid trained by 02_train_grid from output_dir/grid
-sae_train_manifest = ""  # empty: the embedded default for profile
-latent_dims = [100, 200, 300, 400, 500, 600]
-ks = [5, 10, 15, 20, 25, 30, 35]
-seed = 0
-activation = "topk"
-latent_dim = 200
-k = 20
-catalogue_rows = 20000  # a seeded sample of the SAE training set (0: all rows)
-catalogue_labels = []  # metadata columns to score; empty: every column with 2-20 values
-centroid_columns = ["language", "gender"]
-catalogue_pages = 6  # per-latent pages for this many latents, by best AUC
-top_samples = 10
-audio_catalogue = True  # also catalogue the SAE of chapter 6 (with playable clips) when its outputs exist
-audio_latent_dim = 64
-audio_k = 8
-audio_pages = 3
+study = "studies/paper-full.yml"  # the study file: the SAE training set, the grid, the single model (see voicesae_core.report.study)
+output_dir = "out/paper-full"  # reads the grid trained by 02_train_grid from output_dir/grid
+rows = 20000  # a seeded sample of the SAE training set (0 for all rows)
+labels = []  # metadata columns to score; empty for every column with 2-20 values
+centroid_columns = ["language", "gender"]  # columns whose class-centroid offsets each decoder row is compared with
+pages = 6  # per-latent pages for this many latents, by best AUC
+top_samples = 10  # rows listed on a latent page
+audio = True  # also catalogue the SAE of chapter 6 (with playable clips) when its outputs exist
+audio_pages = 3  # per-latent pages (with clips) for the SAE of chapter 6
 
 # %%
-import shutil
 from pathlib import Path
 
 from IPython.display import HTML, Markdown
 
-from voicesae_core import VoicesaeError, catalogue, expand_grid, manifest, pipeline
+from voicesae_core.analysis import catalogue
+from voicesae_core.audio import extract
+from voicesae_core.data import manifest
 from voicesae_core.files import write_csv
-from voicesae_core.trainer import load_grid
+from voicesae_core.report import latent_pages, pipeline
+from voicesae_core.report.study import load as load_study
+from voicesae_core.sae.trainer import load_grid
 
-tables = Path(output_dir) / "tables"
-grid_dir = Path(output_dir) / "grid"
-name = expand_grid([latent_dim], [k], [activation], [seed])[0].name
-if latent_dim not in latent_dims or k not in ks:
-    raise VoicesaeError(f"latent_dim={latent_dim}, k={k} is not in the grid (latent_dims={latent_dims}, ks={ks})")
-sizes = sorted(latent_dims)
-at = sizes.index(latent_dim)
-smaller_dim, larger_dim = (sizes[at - 1] if at else None), (sizes[at + 1] if at + 1 < len(sizes) else None)
-dims = [d for d in (smaller_dim, latent_dim, larger_dim) if d is not None]
-models = {m.cfg.latent_dim: m for m in load_grid(grid_dir, expand_grid(dims, [k], [activation], [seed]))}
-data_path = pipeline.manifest_path("sae_train", profile, sae_train_manifest)
+s = load_study(study)
+options = s.chapter("catalogue", rows=rows, labels=labels, centroid_columns=centroid_columns, pages=pages,
+                    top_samples=top_samples, audio=audio, audio_pages=audio_pages)
+seed = s.grid.seeds[0]
+tables, grid_dir = Path(output_dir) / "tables", Path(output_dir) / "grid"
+name = s.single_name()
+smaller, larger = catalogue.neighbour_sizes(s.grid.latent_dims, s.single.latent_dim)
+models = {m.cfg.latent_dim: m for m in load_grid(grid_dir, s.configs([d for d in (smaller, s.single.latent_dim, larger)
+                                                                       if d is not None], [s.single.k]))}
+data_path = s.manifest_path("sae_train")
 data = manifest.load(data_path)
-rows = catalogue.sample_rows(len(data.embeddings), catalogue_rows, seed)
-x, meta = data.embeddings[rows], data.metadata.iloc[rows].reset_index(drop=True)
+sample = catalogue.sample_rows(len(data.embeddings), options.rows, seed)
+x, meta = data.embeddings[sample], data.metadata.iloc[sample].reset_index(drop=True)
 truth = data.ground_truth() if "ground_truth" in data.manifest else None
-table = catalogue.catalogue(models[latent_dim], x, meta, catalogue_labels or None, truth,
-                            models.get(smaller_dim), models.get(larger_dim),
-                            [c for c in centroid_columns if c in meta.columns])
+table = catalogue.catalogue(models[s.single.latent_dim], x, meta, options.labels or None, truth,
+                            models.get(smaller), models.get(larger),
+                            [c for c in options.centroid_columns if c in meta.columns])
 csv = write_csv(tables / f"catalogue_{name}.csv", table)
-print(f"{name}: {len(table)} latents on {len(rows):,} rows of {data_path.name}; parent from "
-      f"{f'L{smaller_dim}' if smaller_dim else 'none (smallest)'}, children from {f'L{larger_dim}' if larger_dim else 'none (largest)'}")
+print(f"{name}: {len(table)} latents on {len(sample):,} rows of {data_path.name}; parent from "
+      f"{f'L{smaller}' if smaller else 'none (smallest)'}, children from {f'L{larger}' if larger else 'none (largest)'}")
 
 # %% tags=["remove-stderr"]
-def pages(table, csv, model_dir, data_manifest, prefix, n, folder):
-    """Execute the per-latent template for the ``n`` latents with the best AUC; returns latent -> page."""
-    chosen = table["best_auc"].nlargest(n).index.tolist() if "best_auc" in table else table.index[:n].tolist()
-    out = {}
-    for latent in chosen:
-        target = folder / f"{prefix}_{latent:04d}.ipynb"
-        pipeline.execute("latent_page", target, {"output_dir": output_dir, "model_dir": str(model_dir), "latent": int(latent),
-                                                 "data_manifest": str(data_manifest), "sample_rows": catalogue_rows,
-                                                 "sample_seed": seed, "catalogue_csv": str(csv),
-                                                 "top_samples": top_samples}, work_dir=folder.parent / "latents_src",
-                         title=f"Latent {latent} of {prefix.removeprefix('audio_')}")
-        out[latent] = f"latents/{target.stem}.html"
-    return out
-
-
-# The pages are made afresh in a new folder and swapped in whole: no stale page of a latent
-# that is no longer among the chosen.
-folder = Path(output_dir) / "notebooks" / "latents"
-fresh = folder.with_name("latents.new")
-shutil.rmtree(fresh, ignore_errors=True)
-fresh.mkdir(parents=True)
-links = pages(table, csv, grid_dir / "models" / name, data_path, name, catalogue_pages, fresh)
+# The pages are made afresh in a new folder and swapped in whole at the end of the chapter: no
+# stale page of a latent that is no longer among the chosen.
+book_pages = latent_pages.LatentPages(Path(output_dir) / "notebooks" / "latents", pipeline.notebooks_dir(s), output_dir,
+                                      sample_rows=options.rows, sample_seed=seed, top_samples=options.top_samples)
+links = book_pages.make(table, csv, grid_dir / "models" / name, data_path, name, options.pages)
 
 # %%
-show = table.copy()
-display(HTML(catalogue.sortable_html(show, links)))
+display(HTML(catalogue.sortable_html(table, links)))
 
 # %%
-if "best_auc" in table:
-    strong = table[table.best_auc >= 0.9]
-    lines = [f"{len(strong)} of {len(table)} latents rank some label value with AUC >= 0.9; "
-             f"{int((table.firing_pct == 0).sum())} never fire on the sample; the median latent fires on "
-             f"{table.firing_pct.median():.1f} % of rows."]
-    for label, g in strong.groupby("best_label"):
-        lines.append(f"`{label}`: latent(s) {', '.join(map(str, g.index[:8]))}{' ...' if len(g) > 8 else ''} "
-                     f"(best AUC {g.best_auc.max():.3f})")
-    if truth is not None:
-        lines.append(f"Closest to the planted `spanish` direction: latent {int(table.nearest_cos.where(table.nearest_feature == 'spanish').idxmax()) if (table.nearest_feature == 'spanish').any() else 'none'}; "
-                     f"{int((table.nearest_cos >= 0.7).sum())} latents have a planted feature at cosine >= 0.7.")
-    display(Markdown("Measured in this build:\n\n" + "\n".join(f"* {s}" for s in lines)))
+findings = catalogue.findings(table)
+if findings:
+    display(Markdown("Measured in this build:\n\n" + "\n".join(f"* {line}" for line in findings)))
 
 # %% [markdown]
 # ## From audio: chapter 6's SAE, with the segments to listen to
-# When chapter 6 ran in the same output folder, its SAE (latent `audio_latent_dim`, K `audio_k`)
-# on the first speaker model's embeddings of the demo corpus (or your recordings) is catalogued
-# the same way, and its pages play the segments on which each latent fires most.
+# When chapter 6 ran in the same output folder, its SAE (the study's `chapters.audio` latent_dim
+# and k) on the first speaker model's embeddings of the demo corpus (or your recordings) is
+# catalogued the same way, scored on the study's features' columns and gender and channel (those
+# the recordings have), and its pages play the segments on which each latent fires most.
 
 # %% tags=["remove-stderr"]
-audio_grid = Path(output_dir) / "audio" / "grid"
-found = sorted(audio_grid.glob(f"*/models/L{audio_latent_dim}_k{audio_k}_topk_s*")) if audio_catalogue else []
-if not found:
-    display(Markdown(f"No SAE from chapter 6 under `{audio_grid}` (or `audio_catalogue` is off): nothing to catalogue."))
+chapter6 = s.chapters.audio
+found = latent_pages.audio_sae(Path(output_dir) / "audio", chapter6.models[0], chapter6.latent_dim, chapter6.k,
+                               seed) if options.audio else None
+if found is None:
+    display(Markdown(f"No SAE from chapter 6 under `{Path(output_dir) / 'audio'}` (or the option `audio` is off): "
+                     "nothing to catalogue."))
 else:
-    model_dir = found[0]
-    speaker_model = model_dir.parents[1].name
-    audio_manifest = Path(output_dir) / "audio" / "embeddings" / speaker_model / "manifest.json"
-    adata = manifest.load(audio_manifest)
-    asae = load_grid(model_dir.parents[1], expand_grid([audio_latent_dim], [audio_k], ["topk"],
-                                                        [int(model_dir.name.rsplit("_s", 1)[1])]))[0]
+    adata = manifest.load(found.data_manifest)
+    asae = load_grid(found.grid_dir, [found.config])[0]
+    scored = [*(f.column for f in s.features.values()), *extract.DESCRIPTIVE_COLUMNS]
     atable = catalogue.catalogue(asae, adata.embeddings, adata.metadata,
-                                 [c for c in ("language", "gender", "is_music", "channel") if c in adata.metadata])
-    prefix = f"audio_{speaker_model}_{asae.cfg.name}"
-    acsv = write_csv(tables / f"catalogue_{prefix}.csv", atable)
-    alinks = pages(atable, acsv, model_dir, audio_manifest, prefix, audio_pages, fresh)
-    print(f"{speaker_model}, {asae.cfg.name}: {len(atable)} latents on {len(adata.embeddings)} segments")
+                                 [c for c in dict.fromkeys(scored) if c in adata.metadata])
+    acsv = write_csv(tables / f"catalogue_{found.prefix}.csv", atable)
+    alinks = book_pages.make(atable, acsv, found.model_dir, found.data_manifest, found.prefix, options.audio_pages)
+    print(f"{found.folder}, {asae.cfg.name}: {len(atable)} latents on {len(adata.embeddings)} segments")
     display(HTML(catalogue.sortable_html(atable, alinks, table_id="catalogue-audio")))
 
 # %%
-shutil.rmtree(folder, ignore_errors=True)
-fresh.rename(folder)
-print(f"{len(list(folder.glob('*.ipynb')))} latent pages in {folder}")
+print(f"{book_pages.publish()} latent pages in {book_pages.folder}")
 
 # %% [markdown]
 # How to read it. AUC measures ranking, not firing: a latent can reach AUC 1 for `language=none`

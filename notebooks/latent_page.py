@@ -19,8 +19,8 @@
 # `notebooks/latent_page.py`, once per latent.
 
 # %% tags=["parameters"]
-output_dir = "out/full"
-model_dir = "out/full/grid/models/L200_k20_topk_s0"  # the SAE (a folder written by SparseAutoencoder.save)
+output_dir = "out/paper-full"  # the run output folder (chapter 11 passes it)
+model_dir = "out/paper-full/grid/models/L200_k20_topk_s0"  # the SAE (a folder written by SparseAutoencoder.save)
 latent = 0
 data_manifest = ""  # the embeddings and metadata to look at (must be set)
 sample_rows = 20000  # a seeded sample of that many rows (0: all)
@@ -34,7 +34,11 @@ import matplotlib.pyplot as plt
 import pandas as pd
 from IPython.display import Audio, Markdown, display
 
-from voicesae_core import SparseAutoencoder, catalogue, manifest, plots
+from voicesae_core.analysis import catalogue
+from voicesae_core.audio import clip
+from voicesae_core.data import manifest
+from voicesae_core.report import plots
+from voicesae_core.sae.model import SparseAutoencoder
 
 sae = SparseAutoencoder.load(model_dir)
 data = manifest.load(data_manifest)
@@ -73,6 +77,6 @@ if {"audio_filepath", "offset", "duration"} <= set(meta.columns) and len(top):
     display(Markdown(f"The {min(audio_clips, len(top))} segments on which it fires most:"))
     for i in top[:audio_clips]:
         r = meta.iloc[i]
-        clip = catalogue.segment_audio(data.path, r)
+        sound = clip.read_segment(data.path, r)
         display(Markdown(f"`{r['id'] if 'id' in meta else i}`, activation {v[i]:.3f}"))
-        display(Audio(clip.signal, rate=clip.sample_rate))
+        display(Audio(sound.signal, rate=sound.sample_rate))

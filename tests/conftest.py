@@ -1,5 +1,11 @@
+from pathlib import Path
+
 import numpy as np
 import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+QUICK_STUDY = REPO / "studies" / "paper-quick.yml"
+"""The paper's study on the embedded default at 5 % scale (what `make book PROFILE=quick` builds)."""
 
 
 def planted(n: int, d: int = 48, n_features: int = 96, p: float = 0.04, noise: float = 0.02, seed: int = 0):
@@ -21,7 +27,7 @@ def data():
 @pytest.fixture(scope="session")
 def quick(tmp_path_factory):
     """The synthetic benchmark's quick profile, generated afresh: {name: Dataset}."""
-    from voicesae_core import manifest, synthetic
+    from voicesae_core.data import manifest, synthetic
     d = tmp_path_factory.mktemp("quick")
     paths = synthetic.build(d, d, scale=synthetic.PROFILES["quick"], seed=0, quiet=True)
     return {p.stem: manifest.load(p) for p in paths}
@@ -38,7 +44,7 @@ def quick_sae(quick):
 @pytest.fixture(scope="session")
 def demo(tmp_path_factory):
     """The offline demo corpus (quick profile) and its 4-8 s segments: (recordings, segments) manifests."""
-    from voicesae_core import demo_corpus, segments
+    from voicesae_core.audio import demo_corpus, segments
     d = tmp_path_factory.mktemp("demo")
     recordings = demo_corpus.generate(d, "quick", seed=0, quiet=True)
     return recordings, segments.segment(recordings, d / "segments.json", quiet=True).manifest
@@ -47,7 +53,7 @@ def demo(tmp_path_factory):
 @pytest.fixture(scope="session")
 def titanet():
     """TitaNet-S built from its configuration, random weights (seed 0)."""
-    from voicesae_core import speaker_model
+    from voicesae_core.audio import speaker_model
     return speaker_model.load("random:titanet-small", seed=0)
 
 

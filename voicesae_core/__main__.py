@@ -1,4 +1,4 @@
-"""Command line: ``python -m voicesae_core train-grid|evaluate|data|notebooks|book ...``.
+"""Command line: ``python -m voicesae_core train-grid|evaluate|data|audio|study|notebooks|book ...``.
 
 Every bad input ends with one line, ``error: <what and where>``, and exit status 2.
 """
@@ -11,7 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .config import ACTIVATIONS, TrainConfig, expand_grid
+from .sae.config import ACTIVATIONS, TrainConfig, expand_grid
 from .errors import VoicesaeError
 
 
@@ -112,25 +112,34 @@ def main(argv: list[str] | None = None) -> int:
     ex.add_argument("--seed", type=int, default=0, help="for random:* models")
     ex.add_argument("--quiet", action="store_true")
 
-    nb = sub.add_parser("notebooks", help="run the paper's notebooks (jupytext -> papermill) in order")
-    nb.add_argument("--profile", choices=["quick", "full"], default="full", help="the embedded default's size")
-    nb.add_argument("--output-dir", default=None, help="default: out/<profile>")
-    nb.add_argument("--only", default=None, help="comma-separated notebook names (default: all, in order)")
-    nb.add_argument("-p", "--parameter", nargs=2, action="append", default=[], metavar=("NAME", "VALUE"),
-                    help="a notebook parameter; VALUE is JSON where it parses (e.g. -p ks '[5,20]')")
-    nb.add_argument("--quiet", action="store_true")
+    def study_arguments(parser):
+        parser.add_argument("--study", default=None,
+                            help="the study file (default: studies/paper-<profile>.yml); see 'study keys'")
+        parser.add_argument("--profile", choices=["quick", "full"], default="full",
+                            help="without --study: the paper's study on the embedded default, full or quick (5 %%)")
+        parser.add_argument("--output-dir", default=None, help="default: out/<study name>")
+        parser.add_argument("-p", "--parameter", nargs=2, action="append", default=[], metavar=("NAME", "VALUE"),
+                            help="override a study key (grid.ks, or a field name such as ks or bootstrap); VALUE is "
+                                 "JSON where it parses (e.g. -p ks '[5,20]'); checked before anything runs")
+        parser.add_argument("--quiet", action="store_true")
 
+    nb = sub.add_parser("notebooks", help="run the chapters' notebooks (jupytext -> papermill) in order")
+    study_arguments(nb)
+    nb.add_argument("--only", default=None, help="comma-separated notebook names (default: all, in order)")
     bk = sub.add_parser("book", help="build the Jupyter Book: data, notebooks (skipped when unchanged), HTML")
-    bk.add_argument("--profile", choices=["quick", "full"], default="full", help="the embedded default's size")
-    bk.add_argument("--output-dir", default=None, help="default: out/<profile> (HTML in <output-dir>/_build/html)")
-    bk.add_argument("-p", "--parameter", nargs=2, action="append", default=[], metavar=("NAME", "VALUE"),
-                    help="a notebook parameter, as for the notebooks command")
-    bk.add_argument("--quiet", action="store_true")
+    study_arguments(bk)
+
+    st = sub.add_parser("study", help="study files: list every key, or check one")
+    ssub = st.add_subparsers(dest="study_command", required=True)
+    ssub.add_parser("keys", help="every key a study file (or -p) may set, with its type and default")
+    sc = ssub.add_parser("check", help="check a study file (and overrides); print it as the notebooks will read it")
+    sc.add_argument("study")
+    sc.add_argument("-p", "--parameter", nargs=2, action="append", default=[], metavar=("NAME", "VALUE"))
 
     args = ap.parse_args(argv)
     try:
         if args.command == "train-grid":
-            from .trainer import train_grid
+            from .sae.trainer import train_grid
 
             configs = expand_grid(args.latent_dims, args.ks, [a.strip() for a in args.activations.split(",")], args.seeds)
             train = TrainConfig(epochs=args.epochs, batch_size=args.batch_size, data_seed=args.data_seed,
@@ -144,19 +153,24 @@ def main(argv: list[str] | None = None) -> int:
         elif args.command == "audio":
             return _audio(args)
         elif args.command == "book":
-            from . import book, pipeline
+            from .report import book, pipeline
 
-            print(book.build(args.profile, args.output_dir, pipeline.parse_parameters(args.parameter), quiet=args.quiet))
+            study_path = args.study or f"studies/paper-{args.profile}.yml"
+            print(book.build(study_path, args.output_dir, pipeline.parse_parameters(args.parameter), quiet=args.quiet))
         elif args.command == "notebooks":
-            from . import pipeline
+            from .report import pipeline, study
 
-            params = {"profile": args.profile, **pipeline.parse_parameters(args.parameter)}
+            study_path = args.study or f"studies/paper-{args.profile}.yml"
+            out = args.output_dir or f"out/{study.load(study_path).name}"
             names = args.only.split(",") if args.only else None
-            for path in pipeline.run(params, args.output_dir or f"out/{args.profile}", names, quiet=args.quiet):
+            for path in pipeline.run(study_path, out, pipeline.parse_parameters(args.parameter), names,
+                                     quiet=args.quiet):
                 print(path)
+        elif args.command == "study":
+            return _study(args)
         else:
-            from .metrics import evaluate
-            from .sae import SparseAutoencoder
+            from .sae.metrics import evaluate
+            from .sae.model import SparseAutoencoder
             from .arrays import as_data
 
             sae = SparseAutoencoder.load(args.model)
@@ -167,8 +181,21 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
+def _study(args) -> int:
+    from .report import pipeline, study
+    if args.study_command == "keys":
+        for k in study.keys():
+            default = "required" if k.default is study.REQUIRED else f"default {k.default!r}"
+            print(f"{k.name}: {k.type} ({default}){': ' + k.doc if k.doc else ''}")
+    else:
+        import yaml
+        s = study.load(args.study, pipeline.parse_parameters(args.parameter))
+        print(yaml.safe_dump(s.to_dict(), sort_keys=False), end="")
+    return 0
+
+
 def _data(args) -> int:
-    from . import manifest, synthetic
+    from .data import manifest, synthetic
     if args.data_command == "generate":
         scale = args.scale if args.scale is not None else synthetic.PROFILES[args.profile]
         data_dir = args.data_dir or f"data/synthetic/{args.profile}"
@@ -179,7 +206,8 @@ def _data(args) -> int:
                                  quiet=args.quiet, command=command):
             print(p)
     elif args.data_command == "nemo-metadata":
-        print(manifest.metadata_from_nemo_manifest(args.nemo_manifest, args.out))
+        from .audio import nemo_manifest
+        print(nemo_manifest.to_metadata(args.nemo_manifest, args.out))
     elif args.data_command == "validate":
         for m in args.manifests:
             print(manifest.validate(m))
@@ -199,16 +227,16 @@ def _data(args) -> int:
 
 def _audio(args) -> int:
     if args.audio_command == "demo":
-        from . import demo_corpus
+        from .audio import demo_corpus
         print(demo_corpus.generate(args.out, args.profile, args.seed, quiet=args.quiet))
     elif args.audio_command == "segment":
-        from . import segments
+        from .audio import segments
         r = segments.segment(args.nemo_manifest, args.out, args.method, args.min_len, args.max_len, quiet=args.quiet)
         print(f"{r.segments} segments ({r.seconds:.1f} s of audio); {len(r.skipped)} recordings gave none "
               f"(see {r.manifest}.skipped.csv)", file=sys.stderr)
         print(r.manifest)
     else:
-        from . import extract
+        from .audio import extract
         r = extract.extract(args.nemo_manifest, args.out, args.model, name=args.name, batch_size=args.batch_size,
                             min_duration=args.min_duration, normalization=args.normalization, device=args.device,
                             seed=args.seed, quiet=args.quiet)

@@ -1,0 +1,184 @@
+"""The book, built from nothing on the quick paper study and read in headless Chromium as a reader would.
+
+The build goes to out/paper-quick (as `make book PROFILE=quick`), so a second run skips the notebooks
+whose inputs did not change; screenshots of every page go to out/paper-quick/screenshots/.
+"""
+import re
+import shutil
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from conftest import QUICK_STUDY, REPO
+from voicesae_core.report import book, study
+
+OUT = REPO / "out" / "paper-quick"
+
+def _pages() -> list[str]:
+    """Every page of the table of contents (so a new chapter is read in the browser too)."""
+    import yaml
+    toc = yaml.safe_load((REPO / "_toc.yml").read_text())
+    files = [toc["root"]] + [c["file"] for part in toc["parts"] for c in part["chapters"]]
+    return [f.removeprefix("book/") for f in files]
+
+
+PAGES = _pages()
+ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking"]
+
+
+@pytest.fixture(scope="module")
+def html():
+    index = book.build(QUICK_STUDY, OUT, quiet=True)
+    assert index == OUT / "_build" / "html" / "index.html"
+    return index.parent
+
+
+def test_every_page_is_built_and_nothing_comes_from_the_network(html):
+    assert {"index", "own_data", "notebooks/01_data", "notebooks/06_audio"} <= set(PAGES)
+    for page in PAGES:
+        assert (html / "book" / f"{page}.html").is_file(), page
+    remote = re.compile(r'<(?:script|link|img|iframe|source)\b[^>]*\b(?:src|href)="(?:https?:)?//', re.I)
+    for f in html.rglob("*.html"):
+        found = remote.findall(f.read_text(errors="replace"))
+        assert not found, f"{f} loads {found[:3]}"
+    assert (html / "mathjax" / "tex-chtml.js").is_file()
+    assert (html / "_images" / "sae.svg").is_file()
+
+
+@pytest.fixture(scope="module")
+def browser(tmp_path_factory):
+    from playwright.sync_api import sync_playwright
+    exe = shutil.which("chromium")
+    if exe is None:
+        pytest.fail("Debian chromium is not installed (make test installs it: apt-get install chromium)")
+    with sync_playwright() as p:
+        context = p.chromium.launch_persistent_context(str(tmp_path_factory.mktemp("chromium-profile")),
+                                                       executable_path=exe, headless=True, args=ARGS,
+                                                       viewport={"width": 1280, "height": 900})
+        yield context
+        context.close()
+
+
+def read(context, path: Path, shot: Path) -> dict:
+    """Open one page offline; return what a reader would have met: errors, images, math, plots."""
+    page = context.new_page()
+    problems = []
+    page.on("console", lambda m: problems.append(f"console {m.type}: {m.text}") if m.type == "error" else None)
+    page.on("pageerror", lambda e: problems.append(f"page error: {e}"))
+    page.on("requestfailed", lambda r: problems.append(f"failed request: {r.url} ({r.failure})"))
+
+    def only_local(route):  # a request for anything but a local file is a defect of the build
+        if route.request.url.startswith(("file://", "data:", "about:")):
+            route.continue_()
+        else:
+            problems.append(f"remote request: {route.request.url}")
+            route.abort()
+    page.route("**/*", only_local)
+    page.goto(path.as_uri(), wait_until="load")
+    # MathJax 3 typesets after load: wait until it says it is done (or there is no math at all).
+    page.wait_for_function("() => !document.querySelector('.math') || (window.MathJax && MathJax.startup"
+                           " && MathJax.startup.promise && (MathJax.startup.promise.then(() => window.__typeset = true),"
+                           " window.__typeset))", timeout=60_000)
+    facts = page.evaluate("""() => ({
+        images: Array.from(document.images).map(i => ({src: i.currentSrc.slice(0, 80), complete: i.complete,
+                 width: i.naturalWidth, shown: i.getBoundingClientRect().width})),
+        math: document.querySelectorAll('.math').length,
+        typeset: document.querySelectorAll('mjx-container').length,
+        mathErrors: document.querySelectorAll('mjx-merror, .MathJax_Error').length,
+        rawTex: /\\\\\\(|\\$\\$/.test(document.querySelector('article') ? document.querySelector('article').innerText : ''),
+        plotly: document.querySelectorAll('.js-plotly-plot svg.main-svg').length,
+        sankeyNodes: document.querySelectorAll('.js-plotly-plot .sankey-node').length,
+        sankeyLinks: document.querySelectorAll('.js-plotly-plot path.sankey-link').length,
+        title: document.title,
+    })""")
+    page.screenshot(path=str(shot), full_page=True)
+    page.close()
+    return {**facts, "problems": problems}
+
+
+def test_every_page_reads_cleanly_in_chromium(html, browser):
+    shots = OUT / "screenshots"
+    shots.mkdir(exist_ok=True)
+    seen = {}
+    for name in PAGES:
+        shot = shots / f"{name.replace('/', '_')}.png"
+        facts = seen[name] = read(browser, html / "book" / f"{name}.html", shot)
+        assert facts["problems"] == [], (name, facts["problems"])
+        for img in facts["images"]:
+            assert img["complete"] and img["width"] > 0 and img["shown"] > 0, (name, img)
+        assert facts["mathErrors"] == 0 and not facts["rawTex"], name
+        if facts["math"]:
+            assert facts["typeset"] >= facts["math"], (name, facts["math"], facts["typeset"])
+        assert shot.stat().st_size > 10_000
+    # Pages that must show particular things.
+    assert seen["method"]["typeset"] >= 10  # Eqs. 1-3 and the model's equations
+    assert seen["notebooks/05_steering"]["typeset"] > 0
+    assert len(seen["notebooks/03_identification"]["images"]) >= 4  # Figs. 2a, 2b, 3a, 3b
+    assert len(seen["notebooks/04_splitting"]["images"]) >= 1  # the static alluvial
+    # The interactive Sankey is drawn: one SVG path per link of the notebook's table, one node each.
+    links = pd.read_csv(OUT / "tables" / "splitting_k20_links.csv")
+    nodes = {(r.source_dim, r.source) for r in links.itertuples()} | {(r.target_dim, r.target) for r in links.itertuples()}
+    assert seen["notebooks/04_splitting"]["plotly"] >= 1
+    assert seen["notebooks/04_splitting"]["sankeyLinks"] == len(links)
+    assert seen["notebooks/04_splitting"]["sankeyNodes"] == len(nodes)
+    assert len(seen["notebooks/05_steering"]["images"]) >= 4  # Figs. 5, 6 and the two sweeps
+    assert any("sae.svg" in i["src"] for i in seen["method"]["images"])
+    assert len(seen["notebooks/06_audio"]["images"]) >= 1  # the segmentation figure
+
+
+def test_the_catalogue_sorts_and_links_to_latent_pages_with_playable_audio(html, browser):
+    """Chapter 11: clicking a header sorts the table (numbers as numbers, a second click reverses);
+    every link opens a latent page that reads cleanly; the audio pages' clips load and last 4-8 s."""
+    chapter = html / "book" / "notebooks" / "11_catalogue.html"
+    page = browser.new_page()
+    page.goto(chapter.as_uri(), wait_until="load")
+    col = page.evaluate("() => Array.from(document.querySelectorAll('#catalogue th')).findIndex(h => h.textContent === 'firing_pct')")
+    assert col > 0
+
+    def column():
+        return page.evaluate(f"() => Array.from(document.querySelectorAll('#catalogue tbody tr')).map(r => parseFloat(r.cells[{col}].getAttribute('data-v')))")
+    before = column()
+    assert len(before) == 200 and before != sorted(before)  # latent order, not firing order
+    page.click(f"#catalogue th:nth-child({col + 1})")
+    assert column() == sorted(before)
+    page.click(f"#catalogue th:nth-child({col + 1})")
+    assert column() == sorted(before, reverse=True)
+    hrefs = page.evaluate("() => Array.from(document.querySelectorAll('#catalogue a, #catalogue-audio a')).map(a => a.href)")
+    page.close()
+    assert len(hrefs) == 6 + 3  # the chapter's catalogue_pages and audio_pages
+    audio_pages = [h for h in hrefs if "/latents/audio_" in h]
+    assert len(audio_pages) == 3
+    for href in hrefs:
+        target = Path(href.removeprefix("file://"))
+        facts = read(browser, target, OUT / "screenshots" / f"latent_{target.stem}.png")
+        assert facts["problems"] == [] and len(facts["images"]) >= 1, (target.name, facts["problems"])
+    page = browser.new_page()
+    page.goto(audio_pages[0], wait_until="load")
+    durations = page.evaluate("""() => Promise.all(Array.from(document.querySelectorAll('audio')).map(a =>
+        new Promise(ok => { if (a.readyState >= 1) ok(a.duration); else { a.addEventListener('loadedmetadata', () => ok(a.duration));
+                                                                       a.load(); } })))""")
+    page.close()
+    assert 1 <= len(durations) <= 4 and all(4.0 <= d <= 8.05 for d in durations), durations
+
+
+def test_a_rebuild_skips_the_unchanged_notebooks(html):
+    assert book.execute(QUICK_STUDY, OUT, quiet=True) == []  # nothing changed since the fixture's build
+
+
+def test_keys_change_from_the_changed_notebook_on(tmp_path):
+    from voicesae_core.report import pipeline
+    shutil.copytree(REPO / "notebooks", tmp_path / "notebooks")
+    quick = study.load(QUICK_STUDY)
+    quick.sources = str(tmp_path)  # the same study, reading a copy of the notebooks
+    before = book.notebook_keys(quick)
+    assert before == book.notebook_keys(quick)  # deterministic
+    with open(tmp_path / "notebooks" / "04_splitting.py", "a") as f:
+        f.write("\n# an edit\n")
+    after = book.notebook_keys(quick)
+    assert [n for n in pipeline.ORDER if before[n] != after[n]] == pipeline.ORDER[pipeline.ORDER.index("04_splitting"):]
+    other = book.notebook_keys(study.override(quick, {"ks": [5, 20]}))
+    assert all(other[n] != after[n] for n in pipeline.ORDER)  # a study key reaches every notebook
+    with open(tmp_path / "notebooks" / "latent_page.py", "a") as f:  # the catalogue's template is part of its key
+        f.write("\n# an edit\n")
+    assert [n for n, key in book.notebook_keys(quick).items() if key != after[n]] == ["11_catalogue"]

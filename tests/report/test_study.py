@@ -1,0 +1,142 @@
+"""The study file: the shipped studies load, every key is documented, bad keys and values are one
+clear line, overrides and chapter parameters take effect where they should, and a written study
+reads back the same from another folder."""
+import subprocess
+import sys
+
+import pytest
+import yaml
+
+from conftest import QUICK_STUDY, REPO
+from voicesae_core import VoicesaeError
+from voicesae_core.report import study
+
+
+def test_the_shipped_studies_load_and_name_existing_manifests():
+    for name in ("paper-quick", "paper-full"):
+        s = study.load(REPO / "studies" / f"{name}.yml")
+        assert s.name == name and list(s.features) == ["language", "music"]
+        for role in s.datasets:
+            assert s.manifest_path(role).is_file(), role
+        assert s.single_name() == "L200_k20_topk_s0"
+        assert s.features["language"].label == "Spanish vs English"
+        assert s.features["music"].paper.grid == "fig3" and s.features["music"].positive == 1
+
+
+def test_every_key_is_documented_and_listed_by_the_command():
+    keys = study.keys()
+    undocumented = [k.name for k in keys if not k.doc and k.name.rsplit(".", 1)[-1] not in ("latent_dim", "k")]
+    assert not undocumented
+    names = {k.name for k in keys}
+    assert {"grid.ks", "chapters.identification.bootstrap", "features.<name>.positive", "device"} <= names
+    r = subprocess.run([sys.executable, "-m", "voicesae_core", "study", "keys"], capture_output=True, text=True)
+    assert r.returncode == 0 and "chapters.identification.bootstrap: int (default 1000): Resamples" in r.stdout
+
+
+def _study(tmp_path, text: str):
+    path = tmp_path / "s.yml"
+    path.write_text(text)
+    return path
+
+
+BASE = """
+name: mine
+datasets: {train: train.json, lang: lang.json}
+features:
+  lang: {dataset: lang, column: language, positive: es, names: [Spanish, English]}
+"""
+
+
+@pytest.mark.parametrize("extra, message", [
+    ("grid: {ks: [5, twenty]}", r"s.yml: grid.ks\[1\]: expected an integer, got 'twenty'"),
+    ("grid: {kz: [5]}", r"s.yml: grid.kz: unknown key \(did you mean ks\?\)"),
+    ("grid: {activation: gelu}", r"s.yml: grid.activation: expected one of topk, batchtopk, relu, got 'gelu'"),
+    ("chapters: {catalogue: {audio: yes please}}", r"chapters.catalogue.audio: expected true or false"),
+    ("chapters: {splitting: {feature: music}}", r"chapters.splitting.feature: 'music' is not a feature"),
+    ("grid: {latent_dims: []}", r"grid.latent_dims: expected at least one value"),
+    ("device: gpu", r"device: expected auto, cpu, cuda or cuda:N, got 'gpu'"),
+    ("training: {epochs: 0}", r"training: epochs and batch_size must be positive"),
+])
+def test_a_bad_key_or_value_is_one_line_naming_it(tmp_path, extra, message):
+    with pytest.raises(VoicesaeError, match=message):
+        study.load(_study(tmp_path, BASE + extra))
+
+
+def test_missing_and_malformed_files_are_named(tmp_path):
+    with pytest.raises(VoicesaeError, match=r"nothere.yml: no such study file"):
+        study.load(tmp_path / "nothere.yml")
+    with pytest.raises(VoicesaeError, match=r"s.yml: not valid YAML \(line 2\)"):
+        study.load(_study(tmp_path, "name: x\n  bad: [\n"))
+    with pytest.raises(VoicesaeError, match=r"s.yml: features.lang.names: missing"):
+        study.load(_study(tmp_path, BASE.replace(", names: [Spanish, English]", "")))
+    with pytest.raises(VoicesaeError, match=r"features.lang.dataset: 'lang' is not a dataset"):
+        study.load(_study(tmp_path, BASE.replace("lang: lang.json", "other: lang.json")))
+    with pytest.raises(VoicesaeError, match=r"no dataset 'music' under 'datasets'"):
+        study.load(_study(tmp_path, BASE)).manifest_path("music")
+
+
+def test_defaults_are_the_papers_settings(tmp_path):
+    s = study.load(_study(tmp_path, BASE))
+    assert s.grid.latent_dims == [100, 200, 300, 400, 500, 600] and s.grid.ks == [5, 10, 15, 20, 25, 30, 35]
+    assert (s.single.latent_dim, s.single.k, s.training.epochs) == (200, 20, 2)
+    assert s.features["lang"].negative == [] and s.features["lang"].paper.grid is None
+    assert s.manifest_path("lang") == tmp_path / "lang.json"
+
+
+def test_overrides_set_the_named_key_or_every_chapter_option_of_that_name(tmp_path):
+    s = study.load(_study(tmp_path, BASE))
+    o = study.override(s, {"ks": [5, 20], "k": 5, "bootstrap": 0, "chapters.steering.a_phi": 2,
+                           "datasets.lang": "/data/other.json"})
+    assert o.grid.ks == [5, 20] and o.single.k == 5 and o.chapters.splitting.k == 20  # k: the single model's
+    assert o.chapters.identification.bootstrap == 0 and o.chapters.stability.bootstrap == 0
+    assert o.chapters.steering.a_phi == 2.0 and o.chapters.verification.a_phi == 1.0
+    assert str(o.manifest_path("lang")) == "/data/other.json"
+    assert s.grid.ks == [5, 10, 15, 20, 25, 30, 35]  # the original is untouched
+    with pytest.raises(VoicesaeError, match=r"parameter 'bootsrap': no study key or chapter parameter of that name "
+                                            r"\(did you mean bootstrap\?\)"):
+        study.override(s, {"bootsrap": 0})
+    with pytest.raises(VoicesaeError, match=r"parameter override: chapters.stability.seeds\[0\]: expected an integer"):
+        study.override(s, {"chapters.stability.seeds": ["a"]})
+    with pytest.raises(VoicesaeError, match=r"single model latent_dim=200, k=5 is not in the grid"):
+        study.override(s, {"ks": [10], "k": 5}).single_name()
+
+
+def test_a_chapter_parameter_changed_in_the_notebook_wins_and_one_left_at_its_default_takes_the_study(tmp_path):
+    s = study.load(_study(tmp_path, BASE + "chapters: {identification: {bootstrap: 50}, steering: {a_phi: 3}}"))
+    assert s.chapter("identification", bootstrap=1000).bootstrap == 50  # the default: the study's value
+    assert s.chapter("identification", bootstrap=0).bootstrap == 0  # set on purpose (papermill -p)
+    assert s.chapter("steering", a_phi=1.0, a_phi_sweep=[0.0, 1.0]).a_phi_sweep == [0.0, 1.0]
+    with pytest.raises(VoicesaeError, match=r"chapter 'identification' has no option 'bootstrapp'"):
+        s.chapter("identification", bootstrapp=1)
+    with pytest.raises(VoicesaeError, match=r"identification.bootstrap: expected an integer, got 'many'"):
+        s.chapter("identification", bootstrap="many")
+
+
+def test_a_written_study_reads_back_the_same_from_another_folder(tmp_path):
+    s = study.override(study.load(QUICK_STUDY), {"ks": [5, 20]})
+    written = s.write(tmp_path / "run" / "study.yml")
+    back = study.load(written)
+    assert back.to_dict() != s.to_dict()  # the paths are rewritten for the new folder ...
+    for role in s.datasets:  # ... and name the same files
+        assert back.manifest_path(role).resolve() == s.manifest_path(role).resolve()
+    assert back.resolve(back.sources).resolve() == REPO
+    assert back.grid == s.grid and back.features == s.features and back.chapters == s.chapters
+    assert back.sha256() == s.sha256()
+    assert yaml.safe_load(written.read_text())["grid"]["ks"] == [5, 20]
+
+
+def test_study_check_prints_the_study_as_the_notebooks_read_it(tmp_path):
+    r = subprocess.run([sys.executable, "-m", "voicesae_core", "study", "check", str(QUICK_STUDY), "-p", "ks", "[5]"],
+                       capture_output=True, text=True)
+    assert r.returncode == 0 and yaml.safe_load(r.stdout)["grid"]["ks"] == [5]
+    r = subprocess.run([sys.executable, "-m", "voicesae_core", "study", "check", str(_study(tmp_path, BASE + "x: 1"))],
+                       capture_output=True, text=True)
+    assert r.returncode == 2 and r.stderr.strip().endswith("s.yml: x: unknown key (keys here: name, datasets, features, "
+                                                           "grid, single, training, chapters, device, sources)")
+
+
+def test_a_nemo_speaker_model_is_a_path_from_the_study_file_and_a_name_stays_a_name(tmp_path):
+    s = study.load(_study(tmp_path, BASE))
+    assert s.speaker_model("models/mine.nemo") == str(tmp_path / "models" / "mine.nemo")
+    assert s.speaker_model("/abs/mine.nemo") == "/abs/mine.nemo"
+    assert s.speaker_model("resemblyzer") == "resemblyzer" and s.speaker_model("random:titanet-small") == "random:titanet-small"

@@ -1,0 +1,222 @@
+"""Grid training: learning works, grid == alone, determinism, resume after a kill, bad input."""
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+
+import numpy as np
+import pytest
+import torch
+
+from voicesae_core import SAEConfig, TrainConfig, VoicesaeError, expand_grid, train_grid
+from voicesae_core.sae.trainer import CHECKPOINT
+
+FAST = TrainConfig(epochs=2, batch_size=256)
+
+
+def params(sae):
+    return [sae.W_enc, sae.b_lat, sae.W_dec, sae.b_pre, sae.threshold]
+
+
+def assert_same_models(a, b, atol=0.0):
+    for ma, mb in zip(a, b):
+        for pa, pb in zip(params(ma), params(mb)):
+            if atol == 0.0:
+                assert torch.equal(pa, pb), ma.cfg.name
+            else:
+                assert torch.allclose(pa, pb, atol=atol, rtol=0), ma.cfg.name
+
+
+def test_training_learns_and_respects_constraints(data):
+    cfgs = expand_grid([64, 128], [4, 8]) + [SAEConfig(128, 8, "batchtopk"), SAEConfig(96, activation="relu", l1_coef=1e-3)]
+    res = train_grid(data, cfgs, TrainConfig(epochs=4, batch_size=256), quiet=True)
+    assert [r["name"] for r in res.table] == [c.name for c in cfgs]
+    for sae, row in zip(res.models, res.table):
+        assert row["fvu"] < 0.6, row  # far below the mean predictor's 1.0
+        norms = sae.W_dec.norm(dim=1)
+        assert torch.allclose(norms, torch.ones_like(norms), atol=1e-6)  # unit-norm decoder rows
+        if sae.cfg.activation == "topk":
+            assert row["l0"] <= sae.cfg.k
+    by_name = {r["name"]: r for r in res.table}
+    assert by_name["L128_k8_topk_s0"]["fvu"] < by_name["L128_k4_topk_s0"]["fvu"]  # more active latents, better fit
+
+
+def test_each_model_in_grid_equals_it_trained_alone(data):
+    cfgs = expand_grid([32, 80], [3, 9], ["topk", "batchtopk"], seeds=[0, 1])
+    grid = train_grid(data, cfgs, FAST, quiet=True)
+    for i in (0, 5, len(cfgs) - 1):
+        alone = train_grid(data, [cfgs[i]], FAST, quiet=True)
+        assert_same_models([grid.models[i]], alone.models)
+        assert alone.table[0]["fvu"] == grid.table[i]["fvu"]
+
+
+def test_worker_threads_change_nothing(data):
+    cfgs = expand_grid([32, 80], [3, 9]) + [SAEConfig(40, activation="relu")]
+    threads = torch.get_num_threads()
+    one = train_grid(data, cfgs, TrainConfig(epochs=1, batch_size=256, workers=1), quiet=True)
+    three = train_grid(data, cfgs, TrainConfig(epochs=1, batch_size=256, workers=3), quiet=True)
+    assert_same_models(one.models, three.models)
+    assert torch.get_num_threads() == threads  # restored after training
+
+
+def test_deterministic_and_seed_matters(data):
+    cfgs = [SAEConfig(48, 5, seed=0), SAEConfig(48, 5, seed=1)]
+    a = train_grid(data, cfgs, FAST, quiet=True)
+    b = train_grid(data, cfgs, FAST, quiet=True)
+    assert_same_models(a.models, b.models)
+    assert not torch.equal(a.models[0].W_dec, a.models[1].W_dec)
+
+
+def test_torch_backend_matches_numba(data):
+    cfgs = [SAEConfig(48, 5), SAEConfig(48, 5, "batchtopk")]
+    a = train_grid(data, cfgs, TrainConfig(epochs=1, batch_size=256, backend="numba"), quiet=True)
+    b = train_grid(data, cfgs, TrainConfig(epochs=1, batch_size=256, backend="torch"), quiet=True)
+    assert_same_models(a.models, b.models, atol=2e-4)
+
+
+def test_auxk_revives_dead_latents(data):
+    # Give 64 of 128 latents a head start (b_lat + 0.5): the other 64 lose every TopK race and
+    # die. Only AuxK's gradient reaches them directly, so with it more of them come back.
+    from voicesae_core.sae.trainer import GridMember
+    x = torch.from_numpy(data)
+    still_dead = {}
+    for aux in (1 / 32, 0.0):
+        cfg = SAEConfig(128, 4, aux_coef=aux, dead_after_samples=1000).resolved(x.shape[1], len(x))
+        m = GridMember(cfg, x.mean(0), 1.0, TrainConfig(), torch.device("cpu"), "numba")
+        with torch.no_grad():
+            m.sae.b_lat[64:] = 0.5
+        for _ in range(6):
+            for s in range(0, len(x), 250):
+                m.step(x[s:s + 250])
+        assert not m.dead()[64:].any()
+        still_dead[aux] = int(m.dead()[:64].sum())
+    assert still_dead[0.0] > 10
+    assert still_dead[1 / 32] < still_dead[0.0] / 1.5
+
+
+def test_relu_dead_latents_are_counted(data):
+    # The paper dropped ReLU + L1 for its dead latents, so ReLU models must count them too:
+    # latents whose bias keeps them below zero never fire and must be reported dead.
+    from voicesae_core.sae.trainer import GridMember
+    x = torch.from_numpy(data)
+    cfg = SAEConfig(64, activation="relu", dead_after_samples=1000).resolved(x.shape[1], len(x))
+    m = GridMember(cfg, x.mean(0), 1.0, TrainConfig(), torch.device("cpu"), "numba")
+    with torch.no_grad():
+        m.sae.b_lat[:16] = -100.0
+    for s in range(0, len(x), 250):
+        m.step(x[s:s + 250])
+    assert m.dead()[:16].all() and not m.dead()[16:].all()
+
+
+def test_outputs_written_and_rerun_skips_training(data, tmp_path):
+    cfgs = expand_grid([32], [3, 6])
+    res = train_grid(data, cfgs, FAST, out_dir=tmp_path, quiet=True)
+    assert (tmp_path / "results.csv").read_text().count("\n") == 3
+    for c in cfgs:
+        assert (tmp_path / "models" / c.name / "model.safetensors").is_file()
+    assert not [p for p in tmp_path.rglob("*.tmp")]  # no temp files left behind
+    mtime = (tmp_path / CHECKPOINT).stat().st_mtime_ns
+    again = train_grid(data, cfgs, FAST, out_dir=tmp_path, quiet=True)
+    assert (tmp_path / CHECKPOINT).stat().st_mtime_ns == mtime  # done: loaded, not retrained
+    assert_same_models(res.models, again.models)
+
+
+KILLED_RUN = textwrap.dedent("""
+    import sys, numpy as np
+    from voicesae_core import TrainConfig, expand_grid, train_grid
+    x = np.load(sys.argv[1])
+    train_grid(x, expand_grid([32, 64], [3, 6]), TrainConfig(epochs=40, batch_size=64, checkpoint_every_steps=5),
+               out_dir=sys.argv[2], quiet=True)
+""")
+
+
+def test_resume_after_kill_equals_uninterrupted(data, tmp_path):
+    x = data[:1000]
+    np.save(tmp_path / "x.npy", x)
+    out = tmp_path / "run"
+    proc = subprocess.Popen([sys.executable, "-c", KILLED_RUN, str(tmp_path / "x.npy"), str(out)])
+    deadline = time.time() + 120
+    while not (out / CHECKPOINT).exists() and time.time() < deadline and proc.poll() is None:
+        time.sleep(0.05)
+    time.sleep(1.0)  # let it run on past a few more checkpoints
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    assert proc.returncode == -signal.SIGKILL, "the run finished before it could be killed: make it longer"
+    assert not (out / "results.csv").exists()
+    train = TrainConfig(epochs=40, batch_size=64, checkpoint_every_steps=5)
+    cfgs = expand_grid([32, 64], [3, 6])
+    resumed = train_grid(x, cfgs, train, out_dir=out, quiet=True)
+    fresh = train_grid(x, cfgs, train, quiet=True)
+    assert_same_models(resumed.models, fresh.models)
+
+
+# ----------------------------------------------------------------------------- bad input
+
+@pytest.mark.parametrize("bad, message", [
+    (np.zeros((0, 8), np.float32), "empty"),
+    (np.zeros(8, np.float32), "2-D"),
+    ("not numbers", "not a numeric array"),
+])
+def test_bad_data_is_refused(bad, message):
+    with pytest.raises(VoicesaeError, match=message):
+        train_grid(bad, [SAEConfig(8, 2)], quiet=True)
+
+
+def test_nan_row_named(data):
+    x = data[:100].copy()
+    x[37, 5] = np.nan
+    with pytest.raises(VoicesaeError, match=r"row 37, dimension 5 is nan"):
+        train_grid(x, [SAEConfig(16, 2)], quiet=True)
+    x[37, 5] = np.inf
+    with pytest.raises(VoicesaeError, match=r"row 37, dimension 5 is inf"):
+        train_grid(x, [SAEConfig(16, 2)], quiet=True)
+
+
+def test_bad_configs_refused(data):
+    with pytest.raises(VoicesaeError, match="K=40 must be between 1 and latent_dim=16"):
+        SAEConfig(16, 40)
+    with pytest.raises(VoicesaeError, match="unknown activation 'gelu'"):
+        SAEConfig(16, 2, "gelu")
+    with pytest.raises(VoicesaeError, match="expects inputs of dimension 192, data has 48"):
+        train_grid(data, [SAEConfig(16, 2, d_in=192)], quiet=True)
+    with pytest.raises(VoicesaeError, match="empty"):
+        train_grid(data, [], quiet=True)
+    with pytest.raises(VoicesaeError, match="duplicate"):
+        train_grid(data, [SAEConfig(16, 2), SAEConfig(16, 2)], quiet=True)
+    with pytest.raises(VoicesaeError, match="dimension 10 differs"):
+        train_grid(data, [SAEConfig(16, 2)], eval_data=np.ones((5, 10), np.float32), quiet=True)
+
+
+def test_corrupt_and_foreign_checkpoints_refused(data, tmp_path):
+    cfgs = [SAEConfig(16, 2)]
+    train_grid(data[:500], cfgs, FAST, out_dir=tmp_path, quiet=True)
+    with pytest.raises(VoicesaeError, match="checkpoint is for different data_sha256"):
+        train_grid(data[500:1000], cfgs, FAST, out_dir=tmp_path, quiet=True)
+    with pytest.raises(VoicesaeError, match="checkpoint is for different configs"):
+        train_grid(data[:500], [SAEConfig(16, 3)], FAST, out_dir=tmp_path, quiet=True)
+    (tmp_path / CHECKPOINT).write_bytes(b"\x10\x00\x00\x00\x00\x00\x00\x00garbage")
+    with pytest.raises(VoicesaeError, match="corrupt or not a checkpoint"):
+        train_grid(data[:500], cfgs, FAST, out_dir=tmp_path, quiet=True)
+    from safetensors.torch import save_file
+    save_file({"a": torch.zeros(2)}, str(tmp_path / CHECKPOINT), metadata={"state": '{"format": "other"}'})
+    with pytest.raises(VoicesaeError, match="not a voicesae grid checkpoint"):
+        train_grid(data[:500], cfgs, FAST, out_dir=tmp_path, quiet=True)
+
+
+def test_load_grid_returns_the_models_and_names_every_missing_one(tmp_path, data):
+    from voicesae_core.sae.trainer import load_grid
+    configs = expand_grid([32, 48], [4])
+    result = train_grid(data[:512], configs, TrainConfig(epochs=1, batch_size=256), out_dir=tmp_path, quiet=True)
+    loaded = load_grid(tmp_path, list(reversed(configs)))
+    assert [m.cfg.name for m in loaded] == [c.name for c in reversed(configs)]
+    assert torch.equal(loaded[1].W_dec, result.models[0].W_dec)
+    wanted = expand_grid([32, 48, 64], [4, 8])
+    with pytest.raises(VoicesaeError, match=r"no trained model for 4 of the 6 grid configurations: "
+                                            r"\['L32_k8_topk_s0', 'L48_k8_topk_s0', 'L64_k4_topk_s0', 'L64_k8_topk_s0'\]"):
+        load_grid(tmp_path, wanted)
+    (tmp_path / "models" / "L48_k4_topk_s0").rename(tmp_path / "models" / "tmp")
+    (tmp_path / "models" / "L32_k4_topk_s0").rename(tmp_path / "models" / "L48_k4_topk_s0")
+    with pytest.raises(VoicesaeError, match="holds L32_k4_topk_s0, not L48_k4_topk_s0"):
+        load_grid(tmp_path, [configs[1]])

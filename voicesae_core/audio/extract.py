@@ -1,0 +1,283 @@
+"""Embedding extraction: a NeMo manifest of clips -> embeddings + metadata + a data manifest.
+
+``extract`` reads every row's audio (``clip.read``: mono, resampled, checked), embeds the clips
+in batches of similar duration (``speaker_model``: zero-padded, lengths masked, so batching does
+not change an embedding), and writes into ``out_dir``:
+
+* ``embeddings.npy`` and ``metadata.csv`` (one row per embedded clip, manifest order, every
+  manifest field kept) and ``manifest.json``, a data manifest that ``manifest.load`` validates,
+  ready for the SAE grid and the notebooks;
+* ``skipped.csv``: every row not embedded, with its reason (missing, corrupt, silent, too_short,
+  out_of_range) -- no row is lost silently, unlike NeMo's dataset, which drops rows under
+  ``min_duration`` without a word;
+* ``parts/``: the raw embeddings in chunks as they are computed. A rerun skips the rows already
+  there (resumable); skipped rows are retried, in case their files were mended.
+
+Normalisation is explicit and recorded in the manifest: ``none`` (the model's output), ``l2``
+(per row) or ``nemo`` (NeMo's ``embedding_normalize``: minus the mean of *this set*, then l2, so
+each row depends on which rows were extracted together).
+
+``extract_models`` embeds one manifest with several speaker models, each into its own folder
+(``model_folder``), and tabulates the runs (chapter 6).
+"""
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from . import clip, nemo_manifest, speaker_model
+from ..errors import VoicesaeError
+from ..files import atomic_path, read_json, sha256_file, write_csv, write_json
+from ..data.manifest import STANDARD_MEANINGS, write_manifest
+
+NORMALIZATIONS = ("none", "l2", "nemo")
+SKIPPED_COLUMNS = ["id", "row", "audio_filepath", "reason", "message"]
+
+
+@dataclass
+class ExtractResult:
+    manifest: Path
+    """The data manifest written (``out_dir/manifest.json``)."""
+    rows: int
+    """Rows in the NeMo manifest."""
+    embedded: int
+    reused: int
+    """Rows whose embeddings came from an earlier, interrupted run."""
+    skipped: pd.DataFrame
+    """id, row, audio_filepath, reason, message of every row not embedded."""
+    seconds: float
+    """Wall time of this run's embedding loop."""
+
+    @property
+    def clips_per_s(self) -> float:
+        return (self.embedded - self.reused) / self.seconds if self.seconds > 0 else float("nan")
+
+    def summary(self) -> str:
+        reasons = ", ".join(f"{n} {r}" for r, n in self.skipped["reason"].value_counts().items()) or "none"
+        return (f"embedded {self.embedded} of {self.rows} rows ({self.reused} from an earlier run); "
+                f"skipped {len(self.skipped)} ({reasons}); {self.clips_per_s:.1f} clips/s")
+
+
+def row_ids(rows: list[dict], source: Path) -> list[str]:
+    """Each row's ``id`` field, or ``<file stem>@<offset>``; a repeated id is an error naming both rows."""
+    ids, seen = [], {}
+    for row in rows:
+        rid = str(row["id"]) if row.get("id") not in (None, "") else f"{Path(row['audio_filepath']).stem}@{row['offset']:g}"
+        if rid in seen:
+            raise VoicesaeError(f"{source}: row {row['_row']}: field 'id': {rid!r} repeats row {seen[rid]} "
+                                "(give each row a unique 'id')")
+        seen[rid] = row["_row"]
+        ids.append(rid)
+    return ids
+
+
+def normalize(emb: np.ndarray, how: str) -> tuple[np.ndarray, str]:
+    """Apply a normalisation; returns the embeddings and the sentence the manifest records."""
+    if how == "none":
+        return emb, "none (the model's raw output)"
+    if how == "l2":
+        return emb / np.linalg.norm(emb, axis=1, keepdims=True), "l2 per row"
+    if how == "nemo":
+        centred = emb - emb.mean(axis=0)
+        return (centred / np.linalg.norm(centred, axis=1, keepdims=True),
+                f"NeMo embedding_normalize over these {len(emb)} rows: minus their mean, then l2 per row "
+                "(set-dependent: a row changes if other rows are added or removed)")
+    raise VoicesaeError(f"normalization {how!r}: expected one of {NORMALIZATIONS}")
+
+
+def _parts(out_dir: Path) -> dict[str, tuple[np.ndarray, str]]:
+    """{id: (raw embedding, audio notes)} of every chunk an earlier run saved."""
+    done = {}
+    for part in sorted((out_dir / "parts").glob("part-*.npz")):
+        with np.load(part, allow_pickle=False) as z:
+            done.update(zip(z["ids"].tolist(), zip(z["embeddings"], z["notes"].tolist())))
+    return done
+
+
+def raw_embeddings(out_dir: str | Path) -> tuple[list[str], np.ndarray]:
+    """The ids and raw (unnormalised) embeddings saved in ``out_dir/parts``."""
+    done = _parts(Path(out_dir))
+    if not done:
+        raise VoicesaeError(f"{out_dir}: no extracted embeddings (parts/) here")
+    return list(done), np.stack([e for e, _ in done.values()])
+
+
+def _save_part(out_dir: Path, ids: list[str], emb: list[np.ndarray], notes: list[str]) -> None:
+    n = len(list((out_dir / "parts").glob("part-*.npz")))
+    with atomic_path(out_dir / "parts" / f"part-{n:05d}.npz", suffix=".npz") as tmp:
+        with open(tmp, "wb") as f:
+            np.savez(f, ids=np.array(ids, dtype=str), embeddings=np.stack(emb).astype(np.float32),
+                     notes=np.array(notes, dtype=str))
+
+
+def extract(nemo_in: str | Path, out_dir: str | Path, model: str | speaker_model.SpeakerModel = "random:titanet-small",
+            name: str | None = None, batch_size: int = 16, min_duration: float = 0.5, normalization: str = "none",
+            device: str = "cpu", seed: int = 0, columns: dict | None = None, flush_every: int = 256,
+            quiet: bool = False) -> ExtractResult:
+    """Embed every row of the NeMo manifest ``nemo_in`` into ``out_dir`` (see the module's docstring)."""
+    from tqdm.auto import tqdm
+
+    if normalization not in NORMALIZATIONS:
+        raise VoicesaeError(f"normalization {normalization!r}: expected one of {NORMALIZATIONS}")
+    if batch_size < 1:
+        raise VoicesaeError(f"batch_size must be at least 1, got {batch_size}")
+    nemo_in, out_dir = Path(nemo_in), Path(out_dir)
+    rows = nemo_manifest.read(nemo_in)
+    ids = row_ids(rows, nemo_in)
+    m = model if isinstance(model, speaker_model.SpeakerModel) else speaker_model.load(model, device, seed)
+
+    # An interrupted run may be resumed only with the same model.
+    stamp = json.loads(json.dumps(m.provenance))  # as it reads back from JSON, to compare like with like
+    stamp_path = out_dir / "extraction.json"
+    earlier = read_json(stamp_path) if stamp_path.exists() else stamp
+    if earlier != stamp:
+        raise VoicesaeError(f"{stamp_path}: {out_dir} holds embeddings from another model or setting "
+                            f"({earlier.get('model')}); use another folder or delete it")
+    write_json(stamp_path, stamp)
+    done = _parts(out_dir)
+    reused = sum(i in done for i in ids)
+
+    skipped, pending = [], []
+    for rid, row in zip(ids, rows):
+        if rid in done:
+            continue
+        if row.get("duration") is not None and row["duration"] < min_duration:
+            skipped.append({"id": rid, "row": row["_row"], "audio_filepath": row["audio_filepath"], "reason": "too_short",
+                            "message": f"duration {row['duration']} s < min_duration {min_duration} s"})
+            continue
+        pending.append((rid, row))
+    # Similar durations together: little padding to compute. (Results do not depend on it.)
+    pending.sort(key=lambda p: p[1].get("duration") or 0.0)
+
+    start = time.perf_counter()
+    new_ids, new_emb, new_notes = [], [], []
+    bar = tqdm(total=len(pending), desc=f"embedding ({m.source})", unit="clip", disable=quiet)
+    for b in range(0, len(pending), batch_size):
+        signals, batch_ids, batch_notes = [], [], []
+        for rid, row in pending[b: b + batch_size]:
+            try:
+                sound = clip.read(row["audio_filepath"], row["offset"], row.get("duration"), m.sample_rate, min_duration)
+            except clip.BadAudio as e:
+                skipped.append({"id": rid, "row": row["_row"], "audio_filepath": row["audio_filepath"],
+                                "reason": e.reason, "message": str(e)})
+                continue
+            signals.append(sound.signal)
+            batch_ids.append(rid)
+            batch_notes.append("; ".join(sound.notes))
+        if signals:
+            new_emb.extend(m.embed(signals))
+            new_ids.extend(batch_ids)
+            new_notes.extend(batch_notes)
+        bar.update(len(pending[b: b + batch_size]))
+        bar.set_postfix(skipped=len(skipped))
+        if len(new_ids) >= flush_every or (b + batch_size >= len(pending) and new_ids):
+            _save_part(out_dir, new_ids, new_emb, new_notes)
+            done.update(zip(new_ids, zip(new_emb, new_notes)))
+            new_ids, new_emb, new_notes = [], [], []
+    bar.close()
+    seconds = time.perf_counter() - start
+
+    skipped_table = pd.DataFrame(skipped, columns=SKIPPED_COLUMNS).sort_values("row").reset_index(drop=True)
+    write_csv(out_dir / "skipped.csv", skipped_table, index=False)
+    keep = [i for i, rid in enumerate(ids) if rid in done]
+    if not keep:
+        raise VoicesaeError(f"{nemo_in}: no row could be embedded ({len(skipped)} skipped; see {out_dir / 'skipped.csv'})")
+    emb, sentence = normalize(np.stack([done[ids[i]][0] for i in keep]).astype(np.float32), normalization)
+
+    meta = pd.DataFrame([{"id": ids[i], **{k: v for k, v in rows[i].items() if k not in ("_row", "id")},
+                          "manifest_row": rows[i]["_row"], "audio_notes": done[ids[i]][1]} for i in keep])
+    with atomic_path(out_dir / "embeddings.npy", suffix=".npy") as tmp:
+        with open(tmp, "wb") as f:
+            np.save(f, emb.astype(np.float32))
+    write_csv(out_dir / "metadata.csv", meta, index=False)
+    meanings = {c: STANDARD_MEANINGS.get(c) or nemo_manifest.NEMO_FIELDS.get(c) or f"field {c!r} of the NeMo manifest"
+                for c in meta.columns}
+    meanings.update({"manifest_row": "the row of the NeMo manifest (from 1)",
+                     "audio_notes": "repairs made while reading the audio (resampling, channels -> mono), if any",
+                     "source_row": "the row of the recordings' manifest this segment was cut from"})
+    meanings = {c: v for c, v in {**meanings, **(columns or {})}.items() if c in meta.columns}
+    result = ExtractResult(out_dir / "manifest.json", len(rows), len(keep), reused, skipped_table, seconds)
+    provenance = {**m.provenance, "nemo_manifest": str(nemo_in.resolve()), "nemo_manifest_sha256": sha256_file(nemo_in),
+                  "min_duration": min_duration, "normalization": normalization, "rows_in": len(rows),
+                  "skipped": len(skipped_table)}
+    write_manifest(result.manifest, out_dir / "embeddings.npy", out_dir / "metadata.csv",
+                   name=name or nemo_in.stem, description=f"{m.source} embeddings of {nemo_in.name}: {result.summary()}",
+                   command=f"python -m voicesae_core audio extract {nemo_in} --out {out_dir} --model {m.source}",
+                   seed=seed, columns=meanings, normalization=sentence, extra_provenance=provenance)
+    return result
+
+
+# ------------------------------------------------------------------------------- several models
+
+RUNS_COLUMNS = ["dim", "embedded", "skipped", "clips/s (this run)", "raw mean pairwise cosine", "normalization"]
+"""The columns of ``extract_models``'s table (index: ``model``)."""
+
+DESCRIPTIVE_COLUMNS = ("gender", "channel")
+"""Metadata columns, besides the labels' own, by which segments are counted (chapter 6) and chapter 6's
+SAE is catalogued (chapter 11), when the recordings have them."""
+
+
+def model_folder(model: str) -> str:
+    """The folder name of one speaker model's outputs: ``random:titanet-small`` -> ``random-titanet-small``,
+    ``/models/mine.nemo`` -> ``mine``, ``nvidia/speakerverification_en_titanet_large`` ->
+    ``nvidia-speakerverification_en_titanet_large``."""
+    import re
+    name = Path(model).stem if str(model).endswith(".nemo") else str(model)
+    folder = re.sub(r"[^A-Za-z0-9._-]+", "-", name).strip("-.")
+    if not folder:
+        raise VoicesaeError(f"speaker model {model!r}: no usable folder name in it")
+    return folder
+
+
+def mean_pairwise_cosine(x: np.ndarray) -> float:
+    """The mean cosine similarity over all pairs of distinct rows of ``x`` (1: every row points the same way)."""
+    x = np.asarray(x, np.float64)
+    if len(x) < 2:
+        raise VoicesaeError(f"mean_pairwise_cosine: needs at least 2 rows, got {len(x)}")
+    unit = x / np.linalg.norm(x, axis=1, keepdims=True)
+    total = unit.sum(0)
+    return float((total @ total - len(unit)) / (len(unit) * (len(unit) - 1)))
+
+
+def extract_models(nemo_in: str | Path, out_dir: str | Path, models: list, normalization: str = "none",
+                   seed: int = 0, columns: dict | None = None, device: str = "cpu",
+                   quiet: bool = False) -> tuple[dict, pd.DataFrame]:
+    """Embed the NeMo manifest ``nemo_in`` with each speaker model of ``models`` (names as ``extract``
+    takes them, or loaded ``SpeakerModel``s) into ``out_dir/<model_folder(name)>``. Returns
+    {name: its Dataset (``manifest.load``)} and one row per model (index ``model``, columns
+    ``RUNS_COLUMNS``): the embedding's dimension, rows embedded and skipped, this run's clips per
+    second, the mean pairwise cosine of the raw (unnormalised) embeddings of the rows embedded
+    (NaN under 2 rows), and the normalisation applied."""
+    from ..data import manifest
+
+    models = list(models)
+    if not models:
+        raise VoicesaeError(f"{nemo_in}: no speaker model given (chapters.audio.models is empty)")
+    names = [m.source if isinstance(m, speaker_model.SpeakerModel) else str(m) for m in models]
+    folders = [model_folder(n) for n in names]
+    clash = sorted({f for f in folders if folders.count(f) > 1})
+    if clash:
+        raise VoicesaeError(f"speaker models {names}: more than one writes to the folder(s) {clash}; "
+                            "list each model once")
+    rows = nemo_manifest.read(nemo_in)
+    id_of_row = dict(zip((r["_row"] for r in rows), row_ids(rows, Path(nemo_in))))
+    datasets, runs = {}, []
+    for name, model, folder in zip(names, models, folders):
+        out = Path(out_dir) / folder
+        result = extract(nemo_in, out, model, normalization=normalization, device=device, seed=seed,
+                         columns=columns, quiet=quiet)
+        ds = manifest.load(result.manifest)
+        ids, raw = raw_embeddings(out)
+        at = {rid: i for i, rid in enumerate(ids)}
+        raw = raw[[at[id_of_row[int(r)]] for r in ds.metadata["manifest_row"]]]  # this manifest's rows only
+        datasets[name] = ds
+        runs.append({"model": name, "dim": raw.shape[1], "embedded": result.embedded, "skipped": len(result.skipped),
+                     "clips/s (this run)": round(result.clips_per_s, 1),
+                     "raw mean pairwise cosine": round(mean_pairwise_cosine(raw), 5) if len(raw) > 1 else float("nan"),
+                     "normalization": normalization})
+    return datasets, pd.DataFrame(runs, columns=["model", *RUNS_COLUMNS]).set_index("model")

@@ -1,0 +1,154 @@
+"""Run the chapters' notebooks: jupytext source (notebooks/*.py) -> .ipynb -> papermill, in order.
+
+A run is given a study file (``study.py``) and an output folder. The study, with any command-line
+overrides applied and checked, is written to ``output_dir/study.yml``; every notebook receives that
+file and the output folder, nothing else. What they write goes under ``output_dir``::
+
+    output_dir/figures/*.png|svg   output_dir/tables/*.csv   output_dir/grid/ (the trained SAEs)
+    output_dir/notebooks/*.ipynb   (executed notebooks, with their outputs)
+
+The notebooks' sources are found through the study's ``sources`` key, never through this
+package's location, so an installed (non-editable) package runs a checkout's notebooks.
+"""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from tqdm.auto import tqdm
+
+from ..errors import VoicesaeError
+from ..files import atomic_path
+from . import study as study_file
+
+ORDER = ["01_data", "02_train_grid", "03_identification", "04_splitting", "05_steering", "06_audio", "07_recovery",
+         "08_stability", "09_verification", "10_sparse_probing", "11_catalogue"]
+CHAPTERS = {"03_identification": "identification", "04_splitting": "splitting", "05_steering": "steering",
+            "06_audio": "audio", "08_stability": "stability", "09_verification": "verification",
+            "10_sparse_probing": "sparse_probing", "11_catalogue": "catalogue"}
+"""The notebooks with options of their own: the field of ``study.Chapters`` each reads."""
+TEMPLATES = {"11_catalogue": ["latent_page"]}
+"""Notebook templates a chapter executes itself (one page per latent): their source is part of its key."""
+STUDY_FILE = "study.yml"
+"""The checked study (overrides applied) that every notebook of a run reads, in its output folder."""
+
+
+def notebooks_dir(study: study_file.Study) -> Path:
+    """The folder of the chapters' jupytext sources (``<sources>/notebooks``)."""
+    folder = study.resolve(study.sources) / "notebooks"
+    if not (folder / f"{ORDER[0]}.py").is_file():
+        raise VoicesaeError(f"{study.path}: sources: {folder} has no {ORDER[0]}.py; point 'sources' at a voicesae "
+                            "checkout (the folder with notebooks/ and book/)")
+    return folder
+
+
+def prepare(study_path: str | Path, overrides: dict | None, output_dir: str | Path,
+            quiet: bool = True) -> study_file.Study:
+    """Load and check the study with ``overrides`` and its data (``ensure_data``): a bad key, value or
+    dataset stops here, before anything is written. Then write it to ``output_dir/study.yml`` and
+    return it as read from there."""
+    s = study_file.load(study_path, overrides or {})
+    notebooks_dir(s)
+    ensure_data(s, quiet=quiet)
+    written = s.write(Path(output_dir) / STUDY_FILE)
+    return study_file.load(written)
+
+
+def ensure_data(study: study_file.Study, quiet: bool = True) -> None:
+    """Make sure every dataset of the study is there and matches its manifest's sha256. A dataset
+    of the synthetic default (its manifest's provenance names the generator) is generated when its
+    files are absent (deterministic); any other missing or changed file is an error naming it."""
+    from ..data import manifest, synthetic
+    for role in study.datasets:
+        path = study.manifest_path(role)
+        try:  # the hashes only: whoever uses the data loads (and so validates) it anyway
+            manifest.check_files(path)
+        except VoicesaeError:
+            m = manifest.read_manifest(path)
+            prov = m.get("provenance", {})
+            if prov.get("generator") != "voicesae_core.synthetic":
+                raise
+            synthetic.regenerate(path, quiet=quiet)
+            manifest.load(path)  # the fresh files must match what the committed manifest records
+
+
+def to_ipynb(name: str, out: Path, source_dir: Path) -> Path:
+    """``source_dir/<name>.py`` (jupytext percent format) -> ``out`` as .ipynb, with a python3 kernelspec."""
+    import jupytext
+    import nbformat
+    src = Path(source_dir) / f"{name}.py"
+    if not src.is_file():
+        raise VoicesaeError(f"{src}: no such notebook source (have {sorted(p.stem for p in Path(source_dir).glob('*.py'))})")
+    nb = jupytext.read(src)
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    with atomic_path(out) as tmp:
+        nbformat.write(nb, str(tmp))
+    return out
+
+
+def execute(name: str, target: Path, parameters: dict, source_dir: Path, quiet: bool = True,
+            work_dir: Path | None = None, title: str = "") -> Path:
+    """Execute one notebook source into ``target`` with ``parameters``, each of which the notebook
+    must declare (an undeclared one is an error, never silently dropped). A failure raises a
+    VoicesaeError naming the notebook and its error; the executed copy (with the failing cell's
+    output) is kept beside, as <target stem>.failed.ipynb. ``title``: a heading put first (a page
+    made from a template needs its own title in the book)."""
+    import nbformat
+    import papermill as pm
+    target = Path(target)
+    src = to_ipynb(name, (work_dir or target.parent / "src") / f"{target.stem}.ipynb", source_dir)
+    if title:
+        nb = nbformat.read(str(src), as_version=4)
+        nb.cells.insert(0, nbformat.v4.new_markdown_cell(f"# {title}"))
+        nbformat.write(nb, str(src))
+    declared = set(pm.inspect_notebook(str(src)))
+    undeclared = sorted(set(parameters) - declared)
+    if undeclared:
+        raise VoicesaeError(f"notebook {name}: no parameter {', '.join(map(repr, undeclared))} "
+                            f"(its parameters: {', '.join(sorted(declared))})")
+    failed = target.with_name(f"{target.stem}.failed.ipynb")
+    with atomic_path(target, suffix=".tmp.ipynb") as tmp:  # a failed run never replaces a good one
+        try:
+            pm.execute_notebook(str(src), str(tmp), parameters=parameters, kernel_name="python3", cwd=str(Path.cwd()),
+                                progress_bar=not quiet, log_output=False)
+        except pm.PapermillExecutionError as e:
+            tmp.replace(failed)
+            raise VoicesaeError(f"notebook {name} failed in cell {e.exec_count}: {e.ename}: {e.evalue} "
+                                f"(the executed copy with the error: {failed})") from None
+    failed.unlink(missing_ok=True)
+    return target
+
+
+def check_names(names: list[str] | None) -> list[str]:
+    """The chapters to run, in the book's order; an unknown name is an error naming it."""
+    if not names:
+        return list(ORDER)
+    unknown = [n for n in names if n not in ORDER]
+    if unknown:
+        raise VoicesaeError(f"--only: no chapter {', '.join(map(repr, unknown))} (chapters: {', '.join(ORDER)})")
+    return [n for n in ORDER if n in names]
+
+
+def run(study_path: str | Path, output_dir: str | Path, overrides: dict | None = None,
+        names: list[str] | None = None, quiet: bool = False) -> list[Path]:
+    """Execute the chapters ``names`` (default: all, in order) of the study with papermill into
+    ``output_dir/notebooks/``; returns the executed .ipynb paths. The study and ``overrides`` are
+    checked before anything runs."""
+    names = check_names(names)
+    output_dir = Path(output_dir)
+    s = prepare(study_path, overrides, output_dir, quiet)
+    source_dir = notebooks_dir(s)
+    params = {"study": str(s.path), "output_dir": str(output_dir)}
+    return [execute(name, output_dir / "notebooks" / f"{name}.ipynb", params, source_dir, quiet)
+            for name in tqdm(names, desc="notebooks", unit="notebook", disable=quiet)]
+
+
+def parse_parameters(pairs: list[tuple[str, str]]) -> dict:
+    """``-p name value`` pairs from the command line: values are JSON where they parse, else text."""
+    out = {}
+    for k, v in pairs:
+        try:
+            out[k] = json.loads(v)
+        except json.JSONDecodeError:
+            out[k] = v
+    return out

@@ -1,0 +1,612 @@
+"""The study file: everything a book run needs, in one YAML file.
+
+    name: paper-quick
+    sources: ..                         # the folder with notebooks/ and book/ (relative to this file)
+    datasets: {sae_train: ../data_manifests/synthetic-quick/sae_train.json, language: ..., music: ...}
+    features:
+      language: {dataset: language, column: language, positive: es, negative: [en],
+                 names: [Spanish, English], error_flags: [native_spanish, code_mixed],
+                 paper: {grid: fig2, steering: table3, dataset: table1, single_model: language}}
+    grid: {latent_dims: [100, 200], ks: [5, 20], activation: topk, seeds: [0]}
+    single: {latent_dim: 200, k: 20}
+    training: {epochs: 3, batch_size: 1024}
+    chapters: {identification: {bootstrap: 1000}, ...}
+    device: auto
+
+Every key is a field of a dataclass below, documented where it is declared (as sparsify documents
+its configs); a key the study does not give takes the field's default, which is the paper's
+setting. ``load`` checks every key and value and stops at the first problem with one line naming
+the file, the key and what was expected. Paths are relative to the study file.
+
+Command-line overrides (``-p name value``) go through ``override``: ``name`` is a dotted key
+(``grid.ks``, ``chapters.identification.bootstrap``) or a field name. A field name of the grid, the
+single model or the training (``ks``, ``k``, ``epochs``) sets that key only; any other sets the
+option of that name in every chapter that has it (``-p bootstrap 0``: no intervals anywhere).
+"""
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import hashlib
+import json
+import os
+import types
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal, Union
+
+from ..errors import VoicesaeError
+
+Scalar = Union[str, int, float, bool]
+"""A metadata value a label compares against (compared as text: 1 and "1" are the same)."""
+
+
+# ------------------------------------------------------------------------------- the schema
+
+@dataclass
+class PaperRef:
+    """Which of the paper's published numbers a feature corresponds to (each optional)."""
+    grid: Literal["fig2", "fig3"] | None = None
+    """Figs. 2-3: precision and recall of the single latent over the latent_dim x K grid."""
+    steering: Literal["table3", "table4"] | None = None
+    """Tables III-IV: mean delta_s per class before and after steering."""
+    dataset: Literal["table1", "table2"] | None = None
+    """Tables I-II: the labelled set's sizes."""
+    single_model: Literal["language", "music"] | None = None
+    """The row of Section V-A's text on the latent 200, K 20 model (phi, precision, recall)."""
+
+
+@dataclass
+class Feature:
+    """A binary label: rows of one dataset whose ``column`` is ``positive``, against ``negative``."""
+    dataset: str
+    """The dataset (a key of ``datasets``) holding the labelled rows; it needs a ``split`` column."""
+    column: str
+    """The metadata column the label is read from."""
+    positive: Scalar
+    """The value that makes a row positive."""
+    names: tuple[str, str]
+    """Display names of the positive and the negative class, e.g. [Spanish, English]."""
+    negative: list[Scalar] = field(default_factory=list)
+    """The values that make a row negative; empty: every other value. Rows with other values are left out."""
+    error_flags: list[str] = field(default_factory=list)
+    """0/1 metadata columns counted among the single latent's errors (chapter 3); absent ones are reported."""
+    paper: PaperRef = field(default_factory=PaperRef)
+    """The paper's numbers to show beside ours for this feature (nothing: no comparison)."""
+
+    @property
+    def label(self) -> str:
+        """'Spanish vs English'."""
+        return f"{self.names[0]} vs {self.names[1]}"
+
+
+@dataclass
+class Grid:
+    """The latent_dim x K grid of SAEs trained in chapter 2 and analysed in the chapters after it."""
+    latent_dims: list[int] = field(default_factory=lambda: [100, 200, 300, 400, 500, 600])
+    """Latent sizes (the paper: 100-600)."""
+    ks: list[int] = field(default_factory=lambda: [5, 10, 15, 20, 25, 30, 35])
+    """TopK's K values (the paper: 5-35)."""
+    activation: Literal["topk", "batchtopk", "relu"] = "topk"
+    """The SAE's activation (the paper: topk)."""
+    seeds: list[int] = field(default_factory=lambda: [0])
+    """Initialisation seeds trained; the analyses use the first."""
+
+
+@dataclass
+class Single:
+    """The one SAE the paper's text discusses (Section V-A), used wherever one model is shown."""
+    latent_dim: int = 200
+    """Its latent size (the paper: 200)."""
+    k: int = 20
+    """Its K (the paper: 20)."""
+
+
+@dataclass
+class Training:
+    """How each SAE of the grid is trained (chapters 2 and 8)."""
+    epochs: int = 2
+    """Passes over the SAE training set."""
+    batch_size: int = 4096
+    """Rows per optimizer step."""
+
+
+@dataclass
+class Identification:
+    """Chapter 3: the single latent as a predictor (Figs. 2-3)."""
+    bootstrap: int = 1000
+    """Resamples of the test rows for the 95 % intervals under each value (0: no intervals)."""
+
+
+@dataclass
+class Splitting:
+    """Chapter 4: a feature's latents followed across latent sizes (Fig. 4)."""
+    feature: str = ""
+    """The feature (a key of ``features``) whose latents are followed; empty: the first feature."""
+    k: int = 20
+    """The K at which latent sizes are compared (Fig. 4: 20)."""
+    group_column: str = "gender"
+    """Each flow is drawn per (class, value of this column)."""
+    min_precision: float = 0.9
+    """A label latent fires mostly on positive training samples ..."""
+    min_share: float = 0.05
+    """... and on at least this share of them."""
+    min_child_share: float = 0.2
+    """A split: each child takes at least this share of the parent's samples."""
+    rule: Literal["specific", "activation"] = "specific"
+    """Which firing label latent a sample is assigned to."""
+
+
+@dataclass
+class Steering:
+    """Chapter 5: switching phi off and on (Eqs. 1-3, Figs. 5-6, Tables III-IV)."""
+    a_phi: float = 1.0
+    """The value phi is switched on to (the paper: 1)."""
+    a_phi_sweep: list[float] = field(default_factory=lambda: [0.0, 0.25, 0.5, 1.0, 2.0, 4.0, 8.0])
+    """Strengths of the sweep."""
+
+
+@dataclass
+class Audio:
+    """Chapter 6: recordings -> 4-8 s segments -> speaker embeddings -> SAEs."""
+    recordings_manifest: str = ""
+    """A NeMo manifest of your recordings (relative to the study file); empty: the offline demo corpus."""
+    demo_profile: Literal["quick", "full"] = "full"
+    """The demo corpus's size when it is generated."""
+    segment_method: Literal["energy", "silero"] = "energy"
+    """energy: SoX's silence rule (keeps music); silero: silero-vad (speech only)."""
+    models: list[str] = field(default_factory=lambda: ["random:titanet-small", "resemblyzer"])
+    """Speaker models: a .nemo file (relative to the study file), a NeMo pretrained name,
+    random:titanet-small|titanet-large, resemblyzer."""
+    normalization: Literal["none", "l2", "nemo"] = "nemo"
+    """Embedding normalisation after extraction."""
+    latent_dims: list[int] = field(default_factory=lambda: [32, 64])
+    """Latent sizes of the corpus's own SAE grid (a few hundred segments: small SAEs)."""
+    ks: list[int] = field(default_factory=lambda: [4, 8])
+    """K values of that grid."""
+    latent_dim: int = 64
+    """The SAE of that grid whose latents are analysed (and catalogued in chapter 11) ..."""
+    k: int = 8
+    """... and its K."""
+    epochs: int = 200
+    """Epochs (batch 64) on the few hundred segments of a corpus."""
+
+
+@dataclass
+class Stability:
+    """Chapter 8: a few configurations trained with several seeds."""
+    configs: list[list[int]] = field(default_factory=lambda: [[200, 20], [100, 5], [400, 20]])
+    """[latent_dim, K] pairs, each trained with every seed."""
+    seeds: list[int] = field(default_factory=lambda: [0, 1, 2, 3, 4])
+    """Initialisation seeds (data and batch order are shared)."""
+    thresholds: list[float] = field(default_factory=lambda: [0.7, 0.9])
+    """Decoder cosine from which a matched latent counts as shared."""
+    bootstrap: int = 1000
+    """Resamples of the test rows for the 95 % intervals."""
+
+
+@dataclass
+class Verification:
+    """Chapter 9: steering's cost to speaker verification."""
+    feature: str = ""
+    """The feature steered (a key of ``features``); its test split gives the trials; empty: the first feature."""
+    speaker_column: str = "speaker"
+    """Rows with the same value are one speaker; empty values are left out."""
+    a_phi: float = 1.0
+    """The latent's steering strength."""
+    alpha: float = 1.0
+    """The mean-difference vector's strength."""
+    strengths: list[float] = field(default_factory=lambda: [0, 0.25, 0.5, 1, 2, 4, 8])
+    """a_phi and alpha values of the trade-off curve."""
+    p_target: float = 0.05
+    """The prior of a target trial in minDCF."""
+
+
+@dataclass
+class SparseProbing:
+    """Chapter 10: a probe on the top-k latents against PCA and the raw embedding."""
+    probe_ks: list[int] = field(default_factory=lambda: [1, 2, 4, 8, 16])
+    """How many latents (or components) the probe gets."""
+
+
+@dataclass
+class Catalogue:
+    """Chapter 11: one row per latent of the single model, and a page per top latent."""
+    rows: int = 20000
+    """A seeded sample of the SAE training set (0: all rows)."""
+    labels: list[str] = field(default_factory=list)
+    """Metadata columns to score; empty: every column with 2-20 values."""
+    centroid_columns: list[str] = field(default_factory=lambda: ["language", "gender"])
+    """Columns whose class-centroid offsets each decoder row is compared with."""
+    pages: int = 6
+    """Per-latent pages for this many latents, by best AUC."""
+    top_samples: int = 10
+    """Rows listed on a latent's page."""
+    audio: bool = True
+    """Also catalogue chapter 6's SAE (with playable clips) when its outputs exist."""
+    audio_pages: int = 3
+    """Per-latent pages (with clips) for chapter 6's SAE."""
+
+
+@dataclass
+class Chapters:
+    """Per-chapter options (chapters 1, 2 and 7 have none beyond the study's grid and training)."""
+    identification: Identification = field(default_factory=Identification)
+    splitting: Splitting = field(default_factory=Splitting)
+    steering: Steering = field(default_factory=Steering)
+    audio: Audio = field(default_factory=Audio)
+    stability: Stability = field(default_factory=Stability)
+    verification: Verification = field(default_factory=Verification)
+    sparse_probing: SparseProbing = field(default_factory=SparseProbing)
+    catalogue: Catalogue = field(default_factory=Catalogue)
+
+
+@dataclass
+class Study:
+    """A study: the data, the labels, the SAEs and every chapter's options."""
+    name: str
+    """Names the study in the book and its default output folder (out/<name>)."""
+    datasets: dict[str, str]
+    """Data manifests by role: ``sae_train`` (the SAE training set) and one per labelled set."""
+    features: dict[str, Feature]
+    """The labels analysed, by name; chapters 3, 5, 8 and 10 take every one, in order."""
+    grid: Grid = field(default_factory=Grid)
+    single: Single = field(default_factory=Single)
+    training: Training = field(default_factory=Training)
+    chapters: Chapters = field(default_factory=Chapters)
+    device: str = "auto"
+    """Where SAEs train: auto (CUDA when present), cpu, cuda or cuda:N."""
+    sources: str = "."
+    """The folder holding notebooks/ and the book's sources (_config.yml, _toc.yml, book/)."""
+    path: Path = field(default=Path("study.yml"), repr=False, compare=False)
+    """The study file (not a key: set by ``load``); relative paths in it are taken from its folder."""
+
+    # -- reading the study -------------------------------------------------------------------
+    def resolve(self, relative: str | Path) -> Path:
+        """A path of the study file, as a path from the current directory (or absolute)."""
+        p = Path(relative)
+        return p if p.is_absolute() else Path(os.path.normpath(self.path.parent / p))
+
+    def speaker_model(self, model: str) -> str:
+        """A speaker model of ``chapters.audio.models`` as ``speaker_model.load`` takes it: a ``.nemo``
+        file relative to the study file is resolved; a name (resemblyzer, random:..., a NeMo pretrained
+        name) is returned as it is."""
+        return str(self.resolve(model)) if str(model).endswith(".nemo") else model
+
+    def manifest_path(self, role: str) -> Path:
+        """The data manifest of dataset ``role``."""
+        if role not in self.datasets:
+            raise VoicesaeError(f"{self.path}: no dataset {role!r} under 'datasets' (have {sorted(self.datasets)})")
+        return self.resolve(self.datasets[role])
+
+    def dataset(self, role: str):
+        """The dataset ``role``, loaded and validated (``manifest.load``)."""
+        from ..data import manifest
+        return manifest.load(self.manifest_path(role))
+
+    def task(self, feature: str = ""):
+        """The feature's train/test task (``labels.task``) on its dataset (empty: the first feature)."""
+        from ..data import labels
+        f = self.feature(feature)
+        return labels.task(self.dataset(f.dataset), f.column, f.positive, f.negative or None, name=f.label)
+
+    def tasks(self) -> dict:
+        """Every feature's task, in the study's order: {feature name: Task}."""
+        return {name: self.task(name) for name in self.features}
+
+    def feature_name(self, name: str = "") -> str:
+        """``name``, or the registry's first feature when empty."""
+        if not name:
+            if not self.features:
+                raise VoicesaeError(f"{self.path}: features: the study names no feature")
+            return next(iter(self.features))
+        self.feature(name)
+        return name
+
+    def feature(self, name: str = "") -> Feature:
+        """The feature ``name`` of the registry (empty: the first)."""
+        name = name or self.feature_name()
+        if name not in self.features:
+            raise VoicesaeError(f"{self.path}: no feature {name!r} under 'features' (have {sorted(self.features)})")
+        return self.features[name]
+
+    def configs(self, latent_dims=None, ks=None):
+        """The SAE configurations of the grid (first seed), optionally restricted."""
+        from ..sae.config import expand_grid
+        return expand_grid(latent_dims or self.grid.latent_dims, ks or self.grid.ks, [self.grid.activation],
+                           [self.grid.seeds[0]])
+
+    def single_name(self) -> str:
+        """The single model's name, e.g. 'L200_k20_topk_s0'; it must be in the grid."""
+        s, g = self.single, self.grid
+        if s.latent_dim not in g.latent_dims or s.k not in g.ks:
+            raise VoicesaeError(f"{self.path}: single model latent_dim={s.latent_dim}, k={s.k} is not in the grid "
+                                f"(latent_dims={g.latent_dims}, ks={g.ks})")
+        return self.configs([s.latent_dim], [s.k])[0].name
+
+    def chapter(self, name: str, **given):
+        """The options of chapter ``name`` (a field of ``Chapters``). ``given``: the notebook's
+        parameters; one that differs from the field's default was set on purpose (papermill
+        ``-p``) and wins over the study; one left at the default takes the study's value."""
+        options = getattr(self.chapters, name)
+        defaults = type(options)()
+        changed = {}
+        for key, value in given.items():
+            if not hasattr(options, key):
+                raise VoicesaeError(f"chapter {name!r} has no option {key!r} (have {[f.name for f in dataclasses.fields(options)]})")
+            if value != getattr(defaults, key):
+                changed[key] = _convert(value, _hints(type(options))[key], f"{name}.{key}")
+        return dataclasses.replace(options, **changed)
+
+    # -- writing it ------------------------------------------------------------------------
+    def to_dict(self, relative_to: Path | None = None) -> dict:
+        """The study as plain data; paths rewritten relative to ``relative_to`` (a folder) when given."""
+        d = _plain(self)
+        d.pop("path")
+        if relative_to is not None:
+            def rel(p):
+                return p if not p or Path(p).is_absolute() else os.path.relpath(self.path.parent / p, relative_to)
+            d["datasets"] = {k: rel(v) for k, v in d["datasets"].items()}
+            d["sources"] = rel(d["sources"])
+            d["chapters"]["audio"]["recordings_manifest"] = rel(d["chapters"]["audio"]["recordings_manifest"])
+        return d
+
+    def write(self, path: str | Path) -> Path:
+        """Write the (overridden) study as YAML at ``path``, its paths rewritten to stay valid there."""
+        import yaml
+
+        from ..files import atomic_path
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with atomic_path(path) as tmp:
+            tmp.write_text(yaml.safe_dump(self.to_dict(path.parent), sort_keys=False))
+        return path
+
+    def sha256(self) -> str:
+        """A hash of what the study says (paths as written relative to the current directory)."""
+        return hashlib.sha256(json.dumps(self.to_dict(Path.cwd()), sort_keys=True).encode()).hexdigest()
+
+
+# ------------------------------------------------------------------------------- loading
+
+def load(path: str | Path, overrides: dict | None = None) -> Study:
+    """Read and check a study file; apply ``overrides`` ({name: value}, see ``override``)."""
+    import yaml
+    path = Path(path)
+    if not path.is_file():
+        raise VoicesaeError(f"{path}: no such study file")
+    try:
+        raw = yaml.safe_load(path.read_text())
+    except yaml.YAMLError as e:
+        mark = getattr(e, "problem_mark", None)
+        where = f" (line {mark.line + 1})" if mark else ""
+        raise VoicesaeError(f"{path}: not valid YAML{where}: {getattr(e, 'problem', e)}") from None
+    if not isinstance(raw, dict):
+        raise VoicesaeError(f"{path}: a study file is a mapping of keys (name, datasets, features, ...)")
+    study = from_dict(raw, path)
+    return override(study, overrides) if overrides else study
+
+
+def from_dict(raw: dict, path: str | Path = "study.yml") -> Study:
+    """A checked Study from plain data (what ``load`` reads from YAML)."""
+    study = _convert(raw, Study, "", str(path))
+    study.path = Path(path)
+    _check(study)
+    return study
+
+
+def _check(study: Study) -> None:
+    """What the types cannot say: features name existing datasets, the grid is not empty."""
+    where = study.path
+    for name, f in study.features.items():
+        if f.dataset not in study.datasets:
+            raise VoicesaeError(f"{where}: features.{name}.dataset: {f.dataset!r} is not a dataset "
+                                f"(datasets: {sorted(study.datasets)})")
+    for key in ("latent_dims", "ks", "seeds"):
+        values = getattr(study.grid, key)
+        if not values:
+            raise VoicesaeError(f"{where}: grid.{key}: expected at least one value")
+        if key != "seeds" and min(values) < 1:
+            raise VoicesaeError(f"{where}: grid.{key}: expected positive integers, got {values}")
+    for key in ("splitting", "verification"):
+        feature = getattr(study.chapters, key).feature
+        if feature and feature not in study.features:
+            raise VoicesaeError(f"{where}: chapters.{key}.feature: {feature!r} is not a feature "
+                                f"(features: {sorted(study.features)})")
+    if study.training.epochs < 1 or study.training.batch_size < 1:
+        raise VoicesaeError(f"{where}: training: epochs and batch_size must be positive integers")
+    if not (study.device in ("auto", "cpu", "cuda") or study.device.startswith("cuda:")
+            and study.device[5:].isdigit()):
+        raise VoicesaeError(f"{where}: device: expected auto, cpu, cuda or cuda:N, got {study.device!r}")
+
+
+REQUIRED = object()
+"""The default of a key the study must give."""
+
+
+class Key(typing.NamedTuple):
+    name: str
+    """Dotted, e.g. 'chapters.identification.bootstrap'."""
+    type: str
+    """What the value must be, as text."""
+    default: Any
+    """The default, or REQUIRED."""
+    doc: str
+    """The field's docstring."""
+
+
+def _field_docs(cls) -> dict[str, str]:
+    """The docstrings written under a dataclass's fields (read from this module's source)."""
+    import ast
+    import inspect
+    tree = ast.parse(inspect.getsource(cls))
+    body, docs = tree.body[0].body, {}
+    for a, b in zip(body, body[1:]):
+        if isinstance(a, ast.AnnAssign) and isinstance(b, ast.Expr) and isinstance(getattr(b, "value", None), ast.Constant):
+            docs[a.target.id] = " ".join(str(b.value.value).split())
+    return docs
+
+
+def keys() -> list[Key]:
+    """Every dotted key a study file or an override may set (the feature registry's keys under
+    ``features.<name>.``), with its type, default and docstring: the study file's reference."""
+    out = []
+
+    def walk(cls, prefix):
+        docs = _field_docs(cls)
+        for f in dataclasses.fields(cls):
+            if f.name == "path":
+                continue
+            t = _hints(cls)[f.name]
+            if dataclasses.is_dataclass(t):
+                walk(t, f"{prefix}{f.name}.")
+                continue
+            default = f.default if f.default is not dataclasses.MISSING else (
+                f.default_factory() if f.default_factory is not dataclasses.MISSING else REQUIRED)
+            out.append(Key(f"{prefix}{f.name}", _type_text(t), default, docs.get(f.name, "")))
+            if typing.get_origin(t) is dict and dataclasses.is_dataclass(typing.get_args(t)[1]):
+                walk(typing.get_args(t)[1], f"{prefix}{f.name}.<name>.")
+    walk(Study, "")
+    return out
+
+
+def override(study: Study, overrides: dict) -> Study:
+    """A copy of ``study`` with ``overrides`` applied: {dotted key or field name: value}. An unknown
+    name or a value of the wrong type is one VoicesaeError naming it; nothing is half-applied."""
+    d = _plain(study)
+    d.pop("path")
+    known = [k.name for k in keys() if "<name>" not in k.name]
+    for name, value in overrides.items():
+        if name in known or name.split(".")[0] in ("datasets", "features"):
+            targets = [name]
+        else:  # a field name: the grid's, single model's or training's if it is one, else every chapter's
+            targets = [k for k in known if k.rsplit(".", 1)[-1] == name]
+            targets = [k for k in targets if not k.startswith("chapters.")] or targets
+        if not targets:
+            close = difflib.get_close_matches(name, list(known) + sorted({k.rsplit(".", 1)[-1] for k in known}), 3)
+            raise VoicesaeError(f"parameter {name!r}: no study key or chapter parameter of that name"
+                                + (f" (did you mean {', '.join(close)}?)" if close else
+                                   " (python -m voicesae_core study keys lists them)"))
+        for target in targets:
+            node = d
+            *parents, leaf = target.split(".")
+            for p in parents:
+                if not isinstance(node.get(p), dict):
+                    raise VoicesaeError(f"parameter {name!r}: {'.'.join(parents)} is not a mapping in the study")
+                node = node[p]
+            node[leaf] = value
+    try:
+        out = from_dict(d, study.path)
+    except VoicesaeError as e:
+        raise VoicesaeError(f"parameter override: {e}".replace(f"{study.path}: ", "")) from None
+    return out
+
+
+# ------------------------------------------------------------------------------- conversion
+
+def _hints(cls) -> dict:
+    return typing.get_type_hints(cls, globalns={**globals(), "Path": Path})
+
+
+def _type_text(t) -> str:
+    origin, args = typing.get_origin(t), typing.get_args(t)
+    if origin is Literal:
+        return " | ".join(map(str, args))
+    if origin in (Union, types.UnionType):
+        return " | ".join(_type_text(a) for a in args if a is not type(None)) + (
+            " or null" if type(None) in args else "")
+    if origin is list:
+        return f"list of {_type_text(args[0])}"
+    if origin is tuple:
+        return f"{len(args)} values ({', '.join(_type_text(a) for a in args)})"
+    if origin is dict:
+        return f"mapping of {_type_text(args[1])}"
+    if dataclasses.is_dataclass(t):
+        return f"mapping ({', '.join(f.name for f in dataclasses.fields(t) if f.name != 'path')})"
+    return getattr(t, "__name__", str(t))
+
+
+def _convert(value: Any, t, where: str, file: str = ""):
+    """``value`` checked (and built) as type ``t``; ``where`` is its dotted key, for the message."""
+    def bad(expected: str | None = None):
+        prefix = f"{file}: " if file else ""
+        return VoicesaeError(f"{prefix}{where or 'the study'}: expected {expected or _type_text(t)}, got {value!r}")
+
+    origin, args = typing.get_origin(t), typing.get_args(t)
+    if dataclasses.is_dataclass(t):
+        if not isinstance(value, dict):
+            raise bad()
+        fields = {f.name: f for f in dataclasses.fields(t) if f.name != "path"}
+        unknown = [k for k in value if k not in fields]
+        if unknown:
+            close = difflib.get_close_matches(str(unknown[0]), list(fields), 1, cutoff=0.5)
+            prefix = f"{file}: " if file else ""
+            raise VoicesaeError(f"{prefix}{where + '.' if where else ''}{unknown[0]}: unknown key"
+                                + (f" (did you mean {close[0]}?)" if close else f" (keys here: {', '.join(fields)})"))
+        hints, kwargs = _hints(t), {}
+        for name, f in fields.items():
+            key = f"{where}.{name}" if where else name
+            if name in value:
+                kwargs[name] = _convert(value[name], hints[name], key, file)
+            elif f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING:
+                prefix = f"{file}: " if file else ""
+                raise VoicesaeError(f"{prefix}{key}: missing (expected {_type_text(hints[name])})")
+        return t(**kwargs)
+    if origin is Literal:
+        if value not in args:
+            raise bad(f"one of {', '.join(map(str, args))}")
+        return value
+    if origin in (Union, types.UnionType):
+        if value is None and type(None) in args:
+            return None
+        for a in args:  # the first type that accepts it; bool is checked before int
+            if a is type(None):
+                continue
+            try:
+                return _convert(value, a, where, file)
+            except VoicesaeError:
+                continue
+        raise bad()
+    if origin is list:
+        if not isinstance(value, (list, tuple)):
+            raise bad()
+        return [_convert(v, args[0], f"{where}[{i}]", file) for i, v in enumerate(value)]
+    if origin is tuple:
+        if not isinstance(value, (list, tuple)) or len(value) != len(args):
+            raise bad()
+        return tuple(_convert(v, a, f"{where}[{i}]", file) for i, (v, a) in enumerate(zip(value, args)))
+    if origin is dict:
+        if not isinstance(value, dict):
+            raise bad()
+        return {str(k): _convert(v, args[1], f"{where}.{k}", file) for k, v in value.items()}
+    if t is bool:
+        if not isinstance(value, bool):
+            raise bad("true or false")
+        return value
+    if t is int:
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise bad("an integer")
+        return value
+    if t is float:
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise bad("a number")
+        return float(value)
+    if t is str:
+        if not isinstance(value, str):
+            raise bad("text")
+        return value
+    raise bad()  # pragma: no cover - a type the schema does not use
+
+
+def _plain(obj):
+    """Dataclasses -> dicts, tuples -> lists (what YAML and JSON hold)."""
+    if dataclasses.is_dataclass(obj):
+        return {f.name: _plain(getattr(obj, f.name)) for f in dataclasses.fields(obj)}
+    if isinstance(obj, dict):
+        return {k: _plain(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_plain(v) for v in obj]
+    if isinstance(obj, Path):
+        return str(obj)
+    return obj

@@ -1,0 +1,10 @@
+"""The sparse autoencoder and its training.
+
+* ``config``            SAEConfig (one SAE) and TrainConfig (how a grid is trained); ``expand_grid``
+* ``model``             the SparseAutoencoder (TopK / BatchTopK / ReLU), save and load
+* ``loss``              the training objective (MSE + AuxK, or + L1), written densely
+* ``kernels``           the sparse TopK forward/backward used by the trainer
+* ``trainer``           ``train_grid``: a whole grid in one pass of the data, checkpointed
+* ``metrics``           FVU, normalised MSE, L0, dead latents, density, cosine
+* ``geometric_median``  b_pre's initialisation
+"""

@@ -1,0 +1,266 @@
+"""Sparse TopK kernels: selection, decoding and the backward pass through the active latents only.
+
+TopK leaves K of ``latent_dim`` latents active per sample, so after the dense encoder product
+nothing needs to touch the inactive ones: decoding gathers K decoder rows, and the gradients
+of ``W_enc``, ``W_dec`` and ``b_lat`` only touch rows of latents that fired. A batch's active
+latents are a ``SparseCode``: ``idx[i, j]`` is a latent index, ``act[i, j] >= 0`` its value
+(0 marks an empty or ReLU-zeroed slot, which contributes nothing).
+
+Two back ends, same results (``tests/test_kernels.py`` checks both against autograd through
+the dense model in ``sae.py``):
+
+* ``numba`` (CPU): parallel loops with float32 accumulators (so LLVM vectorises them); every
+  sum runs in a fixed order, so results do not depend on the thread count. Each kernel has a
+  single-threaded twin, used when the calling thread's numba thread count is 1 (the trainer's
+  worker threads, which each train their own models);
+* ``torch`` (any device; the CUDA path): gathers and ``index_add_``.
+
+Decoding uses ``torch.nn.functional.embedding_bag`` on both: it is a weighted sum of rows,
+and torch's kernel for it is faster than a hand-written gather.
+"""
+from __future__ import annotations
+
+import types
+from typing import NamedTuple
+
+import numba
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from ..errors import VoicesaeError
+
+
+class SparseCode(NamedTuple):
+    """Active latents of a batch: ``idx`` (n, k) int64 latent indices, ``act`` (n, k) values >= 0."""
+
+    idx: torch.Tensor
+    act: torch.Tensor
+
+
+def _serial_twin(kernel):
+    """The same kernel compiled without threads (prange runs as range), for worker threads that
+    each train their own models: one launch of a threaded region per tiny call costs more there."""
+    f = kernel.py_func
+    twin = types.FunctionType(f.__code__, f.__globals__, f.__name__ + "_1", f.__defaults__, f.__closure__)
+    twin.__qualname__ = f.__qualname__ + "_1"  # its own on-disk cache entry, apart from the threaded one
+    opts = {k: v for k, v in kernel.targetoptions.items() if k in ("fastmath", "nogil")}
+    return numba.njit(cache=True, **opts)(twin)
+
+
+def _pick(kernel, twin):
+    return kernel if numba.get_num_threads() > 1 else twin
+
+
+def resolve_backend(backend: str, device: torch.device) -> str:
+    if backend == "auto":
+        return "numba" if device.type == "cpu" else "torch"
+    if backend == "numba" and device.type != "cpu":
+        raise VoicesaeError("the numba back end runs on the CPU only; use backend='torch' on CUDA")
+    return backend
+
+
+# ----------------------------------------------------------------------------- selection
+
+
+def topk(z: torch.Tensor, k: int, backend: str = "torch") -> SparseCode:
+    """Per row, the k largest pre-activations, then ReLU (so fewer than k may be active)."""
+    if backend == "numba":
+        zc = z.detach().contiguous()
+        idx = np.empty((zc.shape[0], k), np.int64)
+        val = np.empty((zc.shape[0], k), np.float32)
+        _pick(_topk_rows, _topk_rows_1)(zc.numpy(), k, idx, val)
+        return SparseCode(torch.from_numpy(idx), torch.from_numpy(val).clamp_(min=0))
+    vals, idx = torch.topk(z.detach(), k, dim=-1, sorted=False)
+    return SparseCode(idx, vals.clamp_(min=0))
+
+
+def batch_topk(z: torch.Tensor, k: int, backend: str = "torch") -> tuple[SparseCode, torch.Tensor]:
+    """BatchTopK: keep the k * n largest pre-activations of the whole batch (any row may get more
+    or fewer than k), then ReLU. Returns the code (rows padded with zero activations to the
+    busiest row's count) and the smallest kept value (the batch's threshold)."""
+    n = z.shape[0]
+    z = z.detach()
+    kept = torch.topk(z.reshape(-1), min(k * n, z.numel()), sorted=False).values
+    threshold = kept.min()
+    selected = z >= threshold
+    width = int(selected.sum(1).max())
+    code = topk(torch.where(selected, z, torch.full_like(z, -torch.inf)), max(width, 1), backend)
+    act = torch.nan_to_num(code.act, neginf=0.0, posinf=0.0)  # padding slots picked -inf -> 0
+    return SparseCode(code.idx, act), threshold
+
+
+@numba.njit(cache=True, nogil=True)
+def _heap_topk(z, cols, count, k, vals, ids):  # pragma: no cover - compiled
+    # The k largest of z[cols[:count]] by a size-k min-heap: one comparison for most elements,
+    # a log k sift for the rest. Strict ">" keeps the earlier column on ties. (Measured faster
+    # here than quickselect or counting ranks, whose branches mispredict as often.)
+    for j in range(k):
+        vals[j] = z[cols[j]]
+        ids[j] = cols[j]
+        c = j
+        while c > 0:
+            p = (c - 1) >> 1
+            if vals[c] < vals[p]:
+                vals[c], vals[p] = vals[p], vals[c]
+                ids[c], ids[p] = ids[p], ids[c]
+                c = p
+            else:
+                break
+    for q in range(k, count):
+        v = z[cols[q]]
+        if v > vals[0]:
+            vals[0] = v
+            ids[0] = cols[q]
+            c = 0
+            while True:
+                s = 2 * c + 1
+                if s >= k:
+                    break
+                if s + 1 < k and vals[s + 1] < vals[s]:
+                    s += 1
+                if vals[s] < vals[c]:
+                    vals[c], vals[s] = vals[s], vals[c]
+                    ids[c], ids[s] = ids[s], ids[c]
+                    c = s
+                else:
+                    break
+
+
+@numba.njit(parallel=True, cache=True, nogil=True)
+def _topk_rows(z, k, idx_out, val_out):  # pragma: no cover - compiled
+    # Exact per-row top-k in two steps. A hint threshold (the smallest k-th largest value of a
+    # few probe rows) lets one branch-free pass keep only the entries above it, usually not
+    # many more than k; the heap then runs over those. A row with fewer than k entries above
+    # the hint falls back to the heap over the whole row. Either way the result is exact.
+    n, m = z.shape
+    everything = np.arange(m)
+    hint = np.inf
+    probe_vals = np.empty(k, z.dtype)
+    probe_ids = np.empty(k, np.int64)
+    for i in range(min(n, 32)):
+        _heap_topk(z[i], everything, m, k, probe_vals, probe_ids)
+        hint = min(hint, probe_vals[0])
+    block = 64
+    for b in numba.prange((n + block - 1) // block):
+        cols = np.empty(m, np.int64)
+        for i in range(b * block, min(n, (b + 1) * block)):
+            row = z[i]
+            count = 0
+            for j in range(m):
+                cols[count] = j
+                count += row[j] > hint
+            if count >= k:
+                _heap_topk(row, cols, count, k, val_out[i], idx_out[i])
+            else:
+                _heap_topk(row, everything, m, k, val_out[i], idx_out[i])
+
+
+# ------------------------------------------------------------------------------- decoding
+
+
+def decode(code: SparseCode, w_dec: torch.Tensor) -> torch.Tensor:
+    """sum_j act[i, j] * w_dec[idx[i, j]] for each row i (no bias)."""
+    return F.embedding_bag(code.idx, w_dec.detach(), per_sample_weights=code.act, mode="sum")
+
+
+# ------------------------------------------------------------------------------- backward
+
+
+def residual(recon: torch.Tensor, target: torch.Tensor, scale: float, backend: str) -> tuple[torch.Tensor, float]:
+    """grad_out = scale * (recon - target) and the summed squared error sum ||recon - target||^2."""
+    if backend == "numba":
+        grad_out = np.empty(recon.shape, np.float32)
+        row_sq = np.empty(recon.shape[0], np.float32)
+        _pick(_residual, _residual_1)(recon.contiguous().numpy(), target.contiguous().numpy(), np.float32(scale), grad_out, row_sq)
+        return torch.from_numpy(grad_out), float(row_sq.sum(dtype=np.float64))
+    diff = recon - target
+    return diff * scale, float(diff.pow(2).sum())
+
+
+def grad_act(code: SparseCode, w_dec: torch.Tensor, grad_out: torch.Tensor, backend: str) -> torch.Tensor:
+    """dL/d(pre-activation) at the active slots: <grad_out[i], w_dec[idx[i, j]]>, zero where act == 0
+    (the ReLU gate; TopK's selection passes gradients straight through to the kept entries)."""
+    if backend == "numba":
+        out = np.empty(code.idx.shape, np.float32)
+        _pick(_dots, _dots_1)(code.idx.numpy(), code.act.numpy(), w_dec.detach().numpy(), grad_out.contiguous().numpy(), out)
+        return torch.from_numpy(out)
+    dots = torch.bmm(w_dec.detach()[code.idx], grad_out.unsqueeze(-1)).squeeze(-1)
+    return torch.where(code.act > 0, dots, torch.zeros_like(dots))
+
+
+def accumulate_latent_grads(code: SparseCode, g_act: torch.Tensor, grad_out: torch.Tensor, xc: torch.Tensor,
+                            gw_dec: torch.Tensor, gw_enc: torch.Tensor, gb_lat: torch.Tensor, backend: str) -> torch.Tensor:
+    """Add, over active slots (i, j) with l = idx[i, j]:
+    gw_dec[l] += act[i, j] * grad_out[i];  gw_enc[l] += g_act[i, j] * xc[i];  gb_lat[l] += g_act[i, j].
+    Returns how many samples each latent fired on (act > 0)."""
+    if backend == "numba":
+        fired = np.zeros(gw_dec.shape[0], np.int64)
+        _pick(_latent_grads, _latent_grads_1)(code.idx.numpy(), code.act.numpy(), g_act.numpy(), grad_out.contiguous().numpy(),
+                      xc.contiguous().numpy(), gw_dec.numpy(), gw_enc.numpy(), gb_lat.numpy(), fired,
+                      numba.get_num_threads())
+        return torch.from_numpy(fired)
+    flat = code.idx.reshape(-1)
+    d = grad_out.shape[1]
+    gw_dec.index_add_(0, flat, (code.act.unsqueeze(-1) * grad_out.unsqueeze(1)).reshape(-1, d))
+    gw_enc.index_add_(0, flat, (g_act.unsqueeze(-1) * xc.unsqueeze(1)).reshape(-1, d))
+    gb_lat.index_add_(0, flat, g_act.reshape(-1))
+    return torch.zeros(gw_dec.shape[0], dtype=torch.int64, device=flat.device).index_add_(
+        0, flat, (code.act > 0).reshape(-1).to(torch.int64))
+
+
+@numba.njit(parallel=True, fastmath=True, cache=True, nogil=True)
+def _residual(recon, target, scale, grad_out, row_sq):  # pragma: no cover - compiled
+    n, d = recon.shape
+    for i in numba.prange(n):
+        s = np.float32(0.0)
+        for t in range(d):
+            diff = recon[i, t] - target[i, t]
+            grad_out[i, t] = scale * diff
+            s += diff * diff
+        row_sq[i] = s
+
+
+@numba.njit(parallel=True, fastmath=True, cache=True, nogil=True)
+def _dots(idx, act, w, g, out):  # pragma: no cover - compiled
+    n, k = idx.shape
+    d = w.shape[1]
+    for i in numba.prange(n):
+        for j in range(k):
+            if act[i, j] > 0.0:
+                row = idx[i, j]
+                s = np.float32(0.0)
+                for t in range(d):
+                    s += g[i, t] * w[row, t]
+                out[i, j] = s
+            else:
+                out[i, j] = np.float32(0.0)
+
+
+@numba.njit(parallel=True, fastmath=True, cache=True, nogil=True)
+def _latent_grads(idx, act, g_act, grad_out, xc, gw_dec, gw_enc, gb_lat, fired, parts):  # pragma: no cover - compiled
+    # Each part (one per thread) owns a contiguous range of latents and scans every active slot,
+    # updating only its own rows: no write races, no buffers, and every latent's sum runs in
+    # sample order, so the result does not depend on the thread count.
+    n, k = idx.shape
+    m, d = gw_dec.shape
+    for part in numba.prange(parts):
+        lo = part * m // parts
+        hi = (part + 1) * m // parts
+        for i in range(n):
+            for j in range(k):
+                l = idx[i, j]
+                a = act[i, j]
+                if lo <= l < hi and a > 0.0:
+                    ga = g_act[i, j]
+                    fired[l] += 1
+                    gb_lat[l] += ga
+                    for t in range(d):
+                        gw_dec[l, t] += a * grad_out[i, t]
+                        gw_enc[l, t] += ga * xc[i, t]
+
+
+_topk_rows_1 = _serial_twin(_topk_rows)
+_residual_1 = _serial_twin(_residual)
+_dots_1 = _serial_twin(_dots)
+_latent_grads_1 = _serial_twin(_latent_grads)

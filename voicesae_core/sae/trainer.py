@@ -1,0 +1,418 @@
+"""Train a whole grid of SAEs (latent_dim x K x activation x seed) in one pass of the data per epoch.
+
+Each batch is read once and serves every model; each model keeps its own weights, Adam state
+and dead-latent counters, so a model trained in a grid ends identical to the same config
+trained alone (same seed and batch order; ``tests/test_trainer.py`` proves it).
+
+Why it is fast on a CPU: the dense encoder product (x @ W_enc^T) is unavoidable, but TopK
+makes everything after it sparse. Decoding gathers K decoder rows per sample, and the
+backward pass (``kernels.py``) touches only the K active latents: encoder and decoder
+gradients are sparse row updates, b_lat's is a scatter, and b_pre's is
+``sum_i dL/dx_hat_i - (dL/db_lat) @ W_enc`` -- no dense input-gradient product. ReLU models
+(dense by nature) use autograd on ``loss.sae_loss``.
+
+Checkpoints (one file for the grid, written atomically) are taken every epoch and optionally
+every N steps; a rerun resumes from the last one and reaches the same result as an
+uninterrupted run, since batch order is a pure function of (data_seed, epoch).
+"""
+from __future__ import annotations
+
+import contextlib
+import csv
+import json
+import math
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import NamedTuple
+
+import numba
+import numpy as np
+import torch
+from safetensors import SafetensorError, safe_open
+from safetensors.torch import load_file, save_file
+from tqdm.auto import tqdm
+
+from ..version import __version__
+from . import kernels
+from .config import SAEConfig, TrainConfig
+from ..arrays import as_data
+from ..errors import VoicesaeError
+from ..files import atomic_path, sha256_array
+from .geometric_median import geometric_median
+from .loss import sae_loss
+from .metrics import evaluate
+from .model import PARAMS, SparseAutoencoder
+
+CHECKPOINT = "checkpoint.safetensors"
+CHECKPOINT_FORMAT = "voicesae.grid_checkpoint"
+
+
+class GridResult(NamedTuple):
+    """What ``train_grid`` returns."""
+
+    models: list[SparseAutoencoder]
+    """The trained models, in config order, taking raw (unscaled) inputs."""
+    table: list[dict]
+    """One row per model: its config and its metrics (see ``metrics.py``)."""
+    out_dir: Path | None
+    """Where models/, results.csv and the checkpoint were written (None: nothing written)."""
+
+
+def pick_device(name: str) -> torch.device:
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name.startswith("cuda") and not torch.cuda.is_available():
+        raise VoicesaeError(f"TrainConfig.device: {name!r} requested but CUDA is not available")
+    return torch.device(name)
+
+
+class GridMember:
+    """One model of the grid with its training state (kept in the model's scaled input space)."""
+
+    def __init__(self, cfg: SAEConfig, b_pre: torch.Tensor, scale: float, train: TrainConfig, device, backend):
+        self.cfg, self.scale, self.backend = cfg, scale, backend
+        self.sae = SparseAutoencoder.initialised(cfg, b_pre * scale).to(device).train()
+        self.params = [getattr(self.sae, p) for p in PARAMS]
+        # fused: one kernel per tensor; the same update as the reference loop, on CPU and CUDA.
+        self.opt = torch.optim.Adam(self.params, lr=cfg.lr, betas=(train.beta1, train.beta2), eps=train.eps, fused=True)
+        # Samples seen since each latent last fired (dead when >= cfg.dead_after_samples).
+        self.since_fired = torch.zeros(cfg.latent_dim, dtype=torch.int64, device=device)
+        self.threshold_steps = 0
+        self.epoch_sq_err = 0.0
+
+    def step(self, x: torch.Tensor) -> float:
+        """One optimizer step on batch x; returns the batch's summed squared error."""
+        sq_err = self.compute_grads(x)
+        self.sae.project_decoder_grad()
+        self.opt.step()
+        self.sae.normalize_decoder()
+        return sq_err
+
+    def compute_grads(self, x: torch.Tensor) -> float:
+        """Set every parameter's .grad to that of ``loss.sae_loss`` (with the dead mask after this
+        batch's counter update) and return the summed squared error. TopK/BatchTopK: sparse."""
+        n = x.shape[0]
+        if self.cfg.activation == "relu":
+            for p in self.params:
+                p.grad = None
+            out = sae_loss(self.sae, x)
+            out.loss.backward()
+            self.since_fired = torch.where((out.v > 0).any(0), 0, self.since_fired + n)
+            return float((out.x_hat.detach() - x).pow(2).sum())
+        sae, cfg, be = self.sae, self.cfg, self.backend
+        with torch.no_grad():
+            xc = x - sae.b_pre
+            z = torch.addmm(sae.b_lat, xc, sae.W_enc.T)
+            if cfg.activation == "topk":
+                code = kernels.topk(z, cfg.k, be)
+            else:
+                code, _ = kernels.batch_topk(z, cfg.k, be)
+                self._update_threshold(code)
+            # grad_out = d mean_i ||x_hat_i - x_i||^2 / d x_hat = (2 / n) (x_hat - x)
+            grad_out, sq_err = kernels.residual(kernels.decode(code, sae.W_dec), xc, 2.0 / n, be)
+            grads = [torch.zeros_like(p) for p in self.params]
+            g_enc, g_blat, g_dec, g_bpre = grads
+            g_act = kernels.grad_act(code, sae.W_dec, grad_out, be)
+            fired = kernels.accumulate_latent_grads(code, g_act, grad_out, xc, g_dec, g_enc, g_blat, be)
+            self.since_fired = torch.where(fired > 0, 0, self.since_fired + n)
+            dead = self.dead()
+            if cfg.aux_coef > 0 and bool(dead.any()):
+                self._aux_grads(z, xc, grad_out * (n / 2.0), dead, grads)
+
+            # b_pre enters twice: + b_pre in the decoder, - b_pre before the encoder.
+            g_bpre += grad_out.sum(0) - g_blat @ sae.W_enc
+            for p, g in zip(self.params, grads):
+                p.grad = g
+        return sq_err
+
+    def dead(self) -> torch.Tensor:
+        """Bool mask of latents that have not fired on the last cfg.dead_after_samples samples."""
+        return self.since_fired >= self.cfg.dead_after_samples
+
+    def _aux_grads(self, z, xc, diff, dead, grads):
+        """AuxK (see loss.py): dead latents' top k_aux pre-activations reconstruct e = x - x_hat
+        (``diff`` is x_hat - x); adds their gradients into ``grads``."""
+        cfg, sae, be = self.cfg, self.sae, self.backend
+        dead_ids = dead.nonzero().squeeze(1)
+        sub = kernels.topk(z[:, dead_ids], min(cfg.k_aux, dead_ids.numel()), be)
+        code = kernels.SparseCode(dead_ids[sub.idx], sub.act)
+        e = -diff
+        denom = float((e - e.mean(0)).pow(2).sum())
+        if denom <= 0:
+            return
+        grad_out = (kernels.decode(code, sae.W_dec) - e) * (2.0 * cfg.aux_coef / denom)
+        g_enc, g_blat, g_dec, _ = grads
+        g_act = kernels.grad_act(code, sae.W_dec, grad_out, be)
+        kernels.accumulate_latent_grads(code, g_act, grad_out, xc, g_dec, g_enc, g_blat, be)
+
+    def _update_threshold(self, code):
+        """BatchTopK's inference threshold: the running mean of each batch's smallest kept
+        positive activation (as in Bussmann et al. 2024)."""
+        pos = code.act[code.act > 0]
+        if pos.numel():
+            self.threshold_steps += 1
+            t = self.sae.threshold
+            t += (pos.min() - t) / self.threshold_steps
+
+    # Checkpoint state as flat tensors.
+    def state(self, prefix: str) -> dict[str, torch.Tensor]:
+        out = {f"{prefix}since_fired": self.since_fired.cpu(), f"{prefix}threshold": self.sae.threshold.cpu().reshape(1),
+               f"{prefix}threshold_steps": torch.tensor([self.threshold_steps])}
+        for name, p in zip(PARAMS, self.params):
+            out[f"{prefix}{name}"] = p.detach().cpu()
+            st = self.opt.state.get(p)
+            if st:
+                out[f"{prefix}{name}.exp_avg"] = st["exp_avg"].cpu()
+                out[f"{prefix}{name}.exp_avg_sq"] = st["exp_avg_sq"].cpu()
+                out[f"{prefix}{name}.step"] = st["step"].cpu().reshape(1)
+        return out
+
+    def load_state(self, t: dict[str, torch.Tensor], prefix: str) -> None:
+        dev = self.since_fired.device
+        with torch.no_grad():
+            self.since_fired = t[f"{prefix}since_fired"].to(dev)
+            self.sae.threshold.copy_(t[f"{prefix}threshold"].reshape(()))
+            self.threshold_steps = int(t[f"{prefix}threshold_steps"])
+            for name, p in zip(PARAMS, self.params):
+                p.copy_(t[f"{prefix}{name}"])
+                if f"{prefix}{name}.step" in t:
+                    self.opt.state[p] = {"step": t[f"{prefix}{name}.step"].reshape(()).clone(),
+                                         "exp_avg": t[f"{prefix}{name}.exp_avg"].to(dev).clone(),
+                                         "exp_avg_sq": t[f"{prefix}{name}.exp_avg_sq"].to(dev).clone()}
+
+
+def _fingerprint(configs, train: TrainConfig, data_hash: str) -> dict:
+    """What must match for a checkpoint to be resumed (checkpoint frequency and device may change)."""
+    t = {k: v for k, v in train.to_dict().items() if k not in ("checkpoint_every_steps", "device", "eval_batch_size", "workers")}
+    return {"configs": [c.to_dict() for c in configs], "train": t, "data_sha256": data_hash}
+
+
+def _save_checkpoint(path: Path, members, fingerprint, epoch: int, step: int, done: bool) -> None:
+    tensors = {}
+    for m, mem in enumerate(members):
+        tensors.update(mem.state(f"{m}."))
+    meta = {"format": CHECKPOINT_FORMAT, "voicesae_version": __version__, "fingerprint": fingerprint,
+            "epoch": epoch, "step": step, "done": done}
+    with atomic_path(path) as tmp:
+        save_file(tensors, str(tmp), metadata={"state": json.dumps(meta, sort_keys=True)})
+
+
+def _load_checkpoint(path: Path, fingerprint) -> tuple[dict, dict]:
+    try:
+        with safe_open(str(path), "pt") as f:
+            meta = json.loads((f.metadata() or {}).get("state", "null"))
+        tensors = load_file(str(path))
+    except (SafetensorError, OSError, ValueError) as e:
+        raise VoicesaeError(f"{path}: corrupt or not a checkpoint ({e}); delete it to start afresh") from None
+    if not isinstance(meta, dict) or meta.get("format") != CHECKPOINT_FORMAT:
+        raise VoicesaeError(f"{path}: not a voicesae grid checkpoint (field 'format' is "
+                            f"{meta.get('format') if isinstance(meta, dict) else None!r})")
+    if meta.get("fingerprint") != fingerprint:
+        mine, theirs = fingerprint, meta.get("fingerprint") or {}
+        diff = [k for k in ("configs", "train", "data_sha256") if mine.get(k) != theirs.get(k)]
+        raise VoicesaeError(f"{path}: checkpoint is for different {', '.join(diff) or 'settings'}; "
+                            "delete it or choose another output folder")
+    return meta, tensors
+
+
+def _batches(n: int, batch_size: int, data_seed: int, epoch: int):
+    """The batch order of an epoch: a permutation seeded by (data_seed, epoch) alone."""
+    gen = torch.Generator().manual_seed(data_seed * 1_000_003 + epoch)
+    perm = torch.randperm(n, generator=gen)
+    return [perm[s:s + batch_size] for s in range(0, n, batch_size)]
+
+
+def _running_fvu(members, var_seen) -> list[float]:
+    """Each model's FVU over the epoch so far (its squared errors / the variance of the samples seen)."""
+    return [m.epoch_sq_err / (m.scale**2 * var_seen) if var_seen > 0 else float("nan") for m in members]
+
+
+def _fvu_postfix(members, var_seen) -> str:
+    """The progress bar's running FVU: every model when few, else the best, median and worst."""
+    fvus = _running_fvu(members, var_seen)
+    if len(fvus) <= 6:
+        return " ".join(f"{m.cfg.name}:{f:.3f}" for m, f in zip(members, fvus))
+    order = np.argsort(fvus)
+    return (f"FVU min {fvus[order[0]]:.3f} ({members[order[0]].cfg.name}) median {float(np.median(fvus)):.3f} "
+            f"max {fvus[order[-1]]:.3f} ({members[order[-1]].cfg.name})")
+
+
+def _worker_groups(members, workers: int) -> list[list]:
+    """Split the models into ``workers`` groups of similar cost (largest first, each to the
+    lightest group). Cost per step grows with latent_dim (encoder product) and K (sparse part)."""
+    groups, loads = [[] for _ in range(workers)], [0.0] * workers
+    for m in sorted(members, key=lambda m: -(m.cfg.latent_dim + 10 * m.cfg.k)):
+        g = loads.index(min(loads))
+        groups[g].append(m)
+        loads[g] += m.cfg.latent_dim + 10 * m.cfg.k
+    return [g for g in groups if g]
+
+
+@contextlib.contextmanager
+def _model_parallel(workers: int):
+    """A pool of ``workers`` threads, each running its models with one thread (torch's intra-op
+    threads set to 1 for the duration, numba's per thread), or None when workers == 1."""
+    if workers == 1:
+        yield None
+        return
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        with ThreadPoolExecutor(workers, initializer=numba.set_num_threads, initargs=(1,)) as pool:
+            yield pool
+    finally:
+        torch.set_num_threads(before)
+
+
+def _step_group(group, scaled) -> None:
+    for m in group:
+        m.epoch_sq_err += m.step(scaled[m.scale])
+
+
+def train_grid(data, configs: list[SAEConfig], train: TrainConfig = TrainConfig(), out_dir: str | Path | None = None,
+               eval_data=None, quiet: bool = False, resume: bool = True) -> GridResult:
+    """Train every config on ``data`` (n, d_in) in one pass per epoch; see the module docstring.
+
+    ``out_dir`` (optional) receives ``checkpoint.safetensors``, ``models/<name>/`` and
+    ``results.csv``; with ``resume`` a matching checkpoint there is continued (or, if the run
+    had finished, loaded without training). Metrics are computed on ``eval_data`` when given,
+    else on the training data. ``quiet`` silences the progress bar (for notebooks).
+    """
+    x = as_data(data, "training data")
+    x_eval = as_data(eval_data, "evaluation data") if eval_data is not None else x
+    n, d = x.shape
+    if x_eval.shape[1] != d:
+        raise VoicesaeError(f"evaluation data: dimension {x_eval.shape[1]} differs from training data's {d}")
+    configs = list(configs)
+    if not configs:
+        raise VoicesaeError("train_grid: the grid is empty (no SAEConfig given)")
+    configs = [c.resolved(d, n) for c in configs]
+    names = [c.name for c in configs]
+    if len(set(names)) != len(names):
+        raise VoicesaeError(f"train_grid: duplicate configurations {sorted({a for a in names if names.count(a) > 1})}")
+    device = pick_device(train.device)
+    backend = kernels.resolve_backend(train.backend, device)
+    data_hash = sha256_array(x)
+    fingerprint = _fingerprint(configs, train, data_hash)
+
+    # Shared, data-derived initial state: the geometric median of a fixed sample, the scale.
+    gen = torch.Generator().manual_seed(train.data_seed)
+    sample = x[torch.randperm(n, generator=gen)[: train.median_sample]]
+    median = geometric_median(sample)
+    sum_x, sum_sq = torch.zeros(d, dtype=torch.float64), 0.0
+    for s in range(0, n, 65536):  # in chunks: no float64 copy of the whole data
+        chunk = x[s:s + 65536].double()
+        sum_x += chunk.sum(0)
+        sum_sq += float(chunk.pow(2).sum())
+    mean_sq_norm = sum_sq / n
+    data_mean = (sum_x / n).to(device)
+    members = []
+    for c in configs:
+        scale = 1.0 / math.sqrt(mean_sq_norm) if c.normalize_input and mean_sq_norm > 0 else 1.0
+        members.append(GridMember(c, median, scale, train, device, backend))
+
+    out = Path(out_dir) if out_dir is not None else None
+    ckpt = out / CHECKPOINT if out is not None else None
+    start_epoch, start_step, done = 0, 0, False
+    if ckpt is not None and ckpt.exists():
+        if not resume:
+            raise VoicesaeError(f"{ckpt}: exists; pass resume=True to continue it or delete it")
+        meta, tensors = _load_checkpoint(ckpt, fingerprint)
+        for m, mem in enumerate(members):
+            mem.load_state(tensors, f"{m}.")
+        start_epoch, start_step, done = meta["epoch"], meta["step"], meta["done"]
+
+    steps_per_epoch = math.ceil(n / train.batch_size)
+    workers = 1 if device.type != "cpu" else min(train.workers or torch.get_num_threads(), len(members))
+    groups = _worker_groups(members, workers)
+    t0 = time.perf_counter()
+    if not done:
+        bar = tqdm(total=train.epochs * n, initial=start_epoch * n + min(start_step * train.batch_size, n),
+                   unit="sample", unit_scale=True, disable=quiet, desc=f"grid of {len(members)} SAEs", dynamic_ncols=True)
+        with _model_parallel(workers) as pool:
+            for epoch in range(start_epoch, train.epochs):
+                var_seen = 0.0
+                for m in members:
+                    m.epoch_sq_err = 0.0
+                first = start_step if epoch == start_epoch else 0
+                for step, rows in enumerate(_batches(n, train.batch_size, train.data_seed, epoch)):
+                    if step < first:
+                        continue
+                    xb = x[rows].to(device)
+                    var_seen += float((xb.double() - data_mean).pow(2).sum())
+                    scaled = {scale: xb * scale for scale in {m.scale for m in members}}
+                    if pool is None:
+                        _step_group(members, scaled)
+                    else:
+                        for future in [pool.submit(_step_group, g, scaled) for g in groups]:
+                            future.result()
+                    bar.update(len(rows))
+                    bar.set_postfix_str(_fvu_postfix(members, var_seen), refresh=False)
+                    last = step + 1 == steps_per_epoch
+                    if ckpt is not None and not last and train.checkpoint_every_steps and (step + 1) % train.checkpoint_every_steps == 0:
+                        _save_checkpoint(ckpt, members, fingerprint, epoch, step + 1, False)
+                if ckpt is not None:
+                    final = epoch + 1 == train.epochs
+                    _save_checkpoint(ckpt, members, fingerprint, epoch + 1, 0, final)
+                if not quiet:
+                    per_model = ", ".join(f"{m.cfg.name} {f:.4f}" for m, f in zip(members, _running_fvu(members, var_seen)))
+                    bar.write(f"epoch {epoch + 1}/{train.epochs} running FVU per model: {per_model}")
+        bar.close()
+    train_seconds = time.perf_counter() - t0
+
+    models, table = [], []
+    for mem in members:
+        sae = mem.sae
+        sae.fold_input_scale(mem.scale)
+        sae.eval()
+        sae.info = {"train_data_sha256": data_hash, "train_rows": n, "input_scale_folded": mem.scale,
+                    "dead_frac_train": float(mem.dead().float().mean()),
+                    "train": train.to_dict()}
+        metrics = evaluate(sae, x_eval, train.eval_batch_size)
+        row = {"name": mem.cfg.name, **{k: v for k, v in mem.cfg.to_dict().items() if k != "d_in"},
+               **metrics.summary(), "dead_frac_train": sae.info["dead_frac_train"],
+               "eval_set": "eval_data" if eval_data is not None else "training data"}
+        sae.info["metrics"] = {k: row[k] for k in metrics.summary()}
+        models.append(sae)
+        table.append(row)
+        if out is not None:
+            sae.save(out / "models" / mem.cfg.name)
+    if out is not None:
+        _write_table(out / "results.csv", table)
+    if not quiet:
+        what = f"loaded {len(models)} finished SAEs from {ckpt}" if done else f"trained {len(models)} SAEs in {train_seconds:.1f} s"
+        tqdm.write(what + (f"; results in {out}" if out else ""))
+    return GridResult(models, table, out)
+
+
+def _write_table(path: Path, rows: list[dict]) -> None:
+    with atomic_path(path) as tmp:
+        with open(tmp, "w", newline="") as f:
+            w = csv.DictWriter(f, fieldnames=list(rows[0]))
+            w.writeheader()
+            w.writerows(rows)
+
+
+def train_sae(data, cfg: SAEConfig, train: TrainConfig = TrainConfig(), **kwargs) -> SparseAutoencoder:
+    """Train a single SAE: a grid of one."""
+    return train_grid(data, [cfg], train, **kwargs).models[0]
+
+
+def load_grid(out_dir: str | Path, configs: list[SAEConfig]) -> list[SparseAutoencoder]:
+    """The trained models of ``configs`` from a grid folder written by ``train_grid``, in config order.
+
+    A missing model is one error listing every absent name, not a silent gap in a figure.
+    """
+    out = Path(out_dir)
+    names = [c.name for c in configs]
+    missing = [n for n in names if not (out / "models" / n / "model.safetensors").is_file()]
+    if missing:
+        raise VoicesaeError(f"{out / 'models'}: no trained model for {len(missing)} of the {len(names)} grid "
+                            f"configurations: {missing[:6]}{' ...' if len(missing) > 6 else ''}; train them first "
+                            "(notebook 02_train_grid, or python -m voicesae_core train-grid)")
+    models = [SparseAutoencoder.load(out / "models" / n) for n in names]
+    for c, m in zip(configs, models):
+        if (m.cfg.latent_dim, m.cfg.k, m.cfg.activation, m.cfg.seed) != (c.latent_dim, c.k, c.activation, c.seed):
+            raise VoicesaeError(f"{out / 'models' / c.name}: holds {m.cfg.name}, not {c.name}")
+    return models
