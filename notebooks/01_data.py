@@ -68,17 +68,19 @@ summary
 # ## Table I: the Language Feature set, ours beside the paper's
 
 # %%
-f1 = by_table["table1"]  # the Spanish feature: its set counted by (language, gender), as Table I
-ours_t1 = labels.group_counts(data[f1.dataset], [f1.column, "gender"])
-paper_t1 = paper_reference.dataset("table1")
-table1 = pd.concat({"ours": ours_t1.reset_index(drop=False).assign(
-    group=lambda t: t[f1.column] + " " + t["gender"]).set_index("group")[["train", "test"]],
-    "paper": paper_t1.assign(group=paper_t1["language"] + " " + paper_t1["gender"].map({"f": "female", "m": "male"}))
-    .set_index("group")[["train", "test"]]}, axis=1)
-write_csv(tables / "table1_language_dataset.csv", table1)
+f1 = by_table.get("table1")  # the feature whose set is the paper's Table I (the Spanish feature)
+if f1 is not None:
+    ours_t1 = labels.group_counts(data[f1.dataset], [f1.column, "gender"])
+    paper_t1 = paper_reference.dataset("table1")
+    table1 = pd.concat({"ours": ours_t1.reset_index(drop=False).assign(
+        group=lambda t: t[f1.column] + " " + t["gender"]).set_index("group")[["train", "test"]],
+        "paper": paper_t1.assign(group=paper_t1["language"] + " " + paper_t1["gender"].map({"f": "female", "m": "male"}))
+        .set_index("group")[["train", "test"]]}, axis=1)
+    write_csv(tables / "table1_language_dataset.csv", table1)
 
 # %% tags=["remove-output"]
-glue("table1", table1)
+if f1 is not None:
+    glue("table1", table1)
 
 # %% [markdown]
 # ```{glue:figure} table1
@@ -92,15 +94,19 @@ glue("table1", table1)
 # ## Table II: the Music Feature set, ours beside the paper's
 
 # %%
-f2 = by_table["table2"]  # the music feature: its set counted by class, as Table II
-ours_t2 = labels.group_counts(data[f2.dataset], [f2.column])
-ours_t2.index = [f2.names[0] if str(v) == str(f2.positive) else f2.names[1] for v in ours_t2.index]
-ours_t2.index.name = "class"
-table2 = pd.concat({"ours": ours_t2, "paper": paper_reference.dataset("table2")}, axis=1)
-write_csv(tables / "table2_music_dataset.csv", table2)
+f2 = by_table.get("table2")  # the feature whose set is the paper's Table II (the music feature)
+if f2 is not None:
+    ours_t2 = labels.group_counts(data[f2.dataset], [f2.column])
+    ours_t2.index = [f2.names[0] if str(v) == str(f2.positive) else f2.names[1] for v in ours_t2.index]
+    ours_t2.index.name = "class"
+    table2 = pd.concat({"ours": ours_t2, "paper": paper_reference.dataset("table2")}, axis=1)
+    write_csv(tables / "table2_music_dataset.csv", table2)
 
 # %% tags=["remove-output"]
-glue("table2", table2)
+if f2 is not None:
+    glue("table2", table2)
+plots.glue_absent(["table1", "table2"], [f"table{i}" for i, f in ((1, f1), (2, f2)) if f is not None],
+                  "no feature of this study names this table of the paper (paper: {dataset: ...})")
 
 # %% [markdown]
 # ```{glue:figure} table2
@@ -114,7 +120,9 @@ glue("table2", table2)
 # Composition by language, gender and music (the paper says only "mostly English").
 
 # %%
-composition = data["sae_train"].metadata.groupby(["language", "gender", "is_music"]).size().rename("rows").to_frame()
+described = [c for c in ("language", "gender", "is_music") if c in data["sae_train"].metadata.columns]
+composition = (data["sae_train"].metadata.groupby(described).size() if described else
+               pd.Series({"all rows": len(data["sae_train"].metadata)})).rename("rows").to_frame()
 composition["percent"] = (100 * composition["rows"] / composition["rows"].sum()).round(2)
 write_csv(tables / "sae_train_composition.csv", composition)
 composition
@@ -128,9 +136,13 @@ composition
 # data, if the paper's statement holds for it.)
 
 # %% tags=["remove-output"]
-lang = data[f1.dataset]
-groups = (lang.metadata[f1.column] + " " + lang.metadata["gender"]).to_numpy()
-fig = plots.pca_scatter(lang.embeddings, groups, "Language Feature set: first two principal components")
+shown = f1 or s.feature()  # the Spanish feature's set (else the study's first feature's)
+lang = data[shown.dataset]
+groups = lang.metadata[shown.column].astype(str)
+if "gender" in lang.metadata.columns:
+    groups = groups + " " + lang.metadata["gender"].astype(str)
+title = "Language Feature set" if f1 else f"The {shown.label} set"
+fig = plots.pca_scatter(lang.embeddings, groups.to_numpy(), f"{title}: first two principal components")
 plots.publish(fig, figures, "data_pca_language", "fig_data_pca")
 
 # %% [markdown]

@@ -78,14 +78,19 @@ for feature, t in tasks.items():
         print(f"{t.name}: in every model the chosen latent fires on both splits")
 
 # %% tags=["remove-output"]
+glued = []
 for feature, t in tasks.items():
     fig_id = s.features[feature].paper.grid or "grid"
+    glue_id = s.features[feature].paper.grid or f"grid_{feature}_"  # the paper's figure, else one of ours
     for letter, metric in (("a", "precision"), ("b", "recall")):
         ci = (probe.as_grid(grid_tables[feature], f"{metric}_low"), probe.as_grid(grid_tables[feature], f"{metric}_high")) \
             if options.bootstrap else None
         paper = paper_reference.grid(fig_id, metric) if s.features[feature].paper.grid else None
         fig = plots.grid_heatmaps(grids[feature, metric], paper, f"{t.name} {metric} (%)", degenerate[feature], ci)
-        plots.publish(fig, figures, f"{fig_id}{letter}_{feature}_{metric}", f"{fig_id}{letter}")
+        plots.publish(fig, figures, f"{fig_id}{letter}_{feature}_{metric}", f"{glue_id}{letter}")
+        glued.append(f"{glue_id}{letter}")
+plots.glue_absent(["fig2a", "fig2b", "fig3a", "fig3b"], glued,
+                  "no feature of this study names this figure of the paper (paper: {grid: ...})")
 
 # %% [markdown]
 # ```{glue:figure} fig2a

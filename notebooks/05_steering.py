@@ -67,6 +67,7 @@ for feature, t in s.tasks().items():
 # ## Figs. 5 and 6: $\delta_s$ before and after steering
 
 # %% tags=["remove-output"]
+glued = []
 for feature, (t, found, r) in results.items():
     names, fig_no = s.features[feature].names, numbers[feature][0]
     fig = plots.delta_s_histograms(r, names[0], names[1])
@@ -74,6 +75,7 @@ for feature, (t, found, r) in results.items():
                  f"a_phi {options.a_phi:g})",
                  fontsize=10, y=1.03)
     plots.publish(fig, figures, f"fig{fig_no}_steering_{feature}", f"fig{fig_no}")
+    glued.append(f"fig{fig_no}")
 
 # %% [markdown]
 # ```{glue:figure} fig5
@@ -109,6 +111,9 @@ for feature, (t, found, r) in results.items():
     compared[feature] = both = pd.concat({"ours": ours, "paper": paper}, axis=1).round(3)
     write_csv(tables / f"table{table_no.lower()}_steering_{feature}.csv", both)
     glue(f"table{table_no.lower()}", both)
+    glued.append(f"table{table_no.lower()}")
+plots.glue_absent(["fig5", "fig6", "tableiii", "tableiv"], glued,
+                  "no feature of this study names this figure or table of the paper (paper: {steering: ...})")
 
 # %% [markdown]
 # ```{glue:figure} tableiii
@@ -142,6 +147,7 @@ for feature, (t, found, r) in results.items():
     fig = plots.sweep_plot(table, names[0], names[1])
     fig.axes[0].set_title(f"{t.name}: latent {found.phi} of L{s.single.latent_dim} K{s.single.k}", fontsize=10)
     plots.publish(fig, figures, f"steering_sweep_{feature}", f"sweep_{feature}")
+plots.glue_absent(["sweep_language", "sweep_music"], [f"sweep_{f}" for f in sweeps], "no feature of that name in this study")
 
 # %% [markdown]
 # ```{glue:figure} sweep_language

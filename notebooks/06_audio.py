@@ -56,6 +56,7 @@ from IPython.display import Markdown
 
 from voicesae_core.analysis import steering
 from voicesae_core.audio import clip, demo_corpus, extract, nemo_manifest, segments
+from voicesae_core.data import labels
 from voicesae_core.errors import VoicesaeError
 from voicesae_core.files import write_csv
 from voicesae_core.report import plots

@@ -33,7 +33,6 @@ output_dir = "out/paper-full"  # reads the grid trained by 02_train_grid from ou
 # %%
 from pathlib import Path
 
-import pandas as pd
 from IPython.display import Markdown
 
 from voicesae_core.analysis import probe, recovery
@@ -69,6 +68,8 @@ if has_truth:
              "max cosine to 'spanish'": probe.as_grid(grid, "spanish_max_cos", percent=False),
              "max cosine to 'music'": probe.as_grid(grid, "music_max_cos", percent=False)}
     plots.publish(plots.value_heatmaps(grids), figures, "recovery_grid", "recovery_grid")
+else:
+    plots.glue_absent(["recovery_grid"], [], "the SAE training set has no planted ground truth")
 
 # %% [markdown]
 # ```{glue:figure} recovery_grid

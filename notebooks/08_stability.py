@@ -39,7 +39,6 @@ bootstrap = 1000  # resamples of the test rows for the 95 % intervals
 import time
 from pathlib import Path
 
-import pandas as pd
 from IPython.display import Markdown
 
 from voicesae_core import TrainConfig, expand_grid, train_grid

@@ -182,10 +182,10 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _study(args) -> int:
-    from .report import pipeline, study
+    from .report import checked, pipeline, study
     if args.study_command == "keys":
         for k in study.keys():
-            default = "required" if k.default is study.REQUIRED else f"default {k.default!r}"
+            default = "required" if k.default is checked.REQUIRED else f"default {k.default!r}"
             print(f"{k.name}: {k.type} ({default}){': ' + k.doc if k.doc else ''}")
     else:
         import yaml

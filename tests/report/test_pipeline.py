@@ -1,7 +1,5 @@
 """The notebooks, executed by papermill on the quick paper study: outputs exist, agree with the core,
 and bad input stops a notebook with a clear message."""
-import json
-import shutil
 
 import nbformat
 import numpy as np

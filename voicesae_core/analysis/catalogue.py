@@ -158,8 +158,8 @@ def findings(table: pd.DataFrame, strong_auc: float = 0.9, planted: str = "spani
 
 
 def sample_rows(n_total: int, n: int, seed: int = 0) -> np.ndarray:
-    """A seeded sample of ``n`` row indices out of ``n_total``, in order (all rows when n is 0 or more).
-    Returns (n,) sorted indices, or (n_total,) when all rows are kept."""
+    """A seeded sample of ``n`` row indices out of ``n_total``, in order; all rows when ``n`` is 0 or
+    at least ``n_total``. Returns (n,) sorted indices, or (n_total,) when all rows are kept."""
     if n <= 0 or n >= n_total:
         return np.arange(n_total)
     return np.sort(np.random.default_rng(seed).choice(n_total, n, replace=False))

@@ -44,6 +44,17 @@ def publish(fig, out_dir: str | Path, name: str, glue_name: str | None = None) -
     return paths
 
 
+def glue_absent(names, glued, why: str) -> list[str]:
+    """In a notebook: for every glue name of ``names`` that the chapter did not glue (``glued``), glue
+    a one-cell table saying ``why``, so the book's figure directives (written for the paper's study)
+    show the reason instead of breaking the build. Returns the names filled in."""
+    from myst_nb import glue
+    absent = [n for n in names if n not in set(glued)]
+    for name in absent:
+        glue(name, pd.DataFrame({"not in this study": [why]}), display=False)
+    return absent
+
+
 def grid_heatmaps(ours: pd.DataFrame, paper: pd.DataFrame | None, title: str, degenerate: pd.DataFrame | None = None,
                   intervals: tuple[pd.DataFrame, pd.DataFrame] | None = None):
     """Ours | the paper's | ours - paper, as annotated heatmaps (rows latent_dim, columns K).

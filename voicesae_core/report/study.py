@@ -15,8 +15,8 @@
 
 Every key is a field of a dataclass below, documented where it is declared (as sparsify documents
 its configs); a key the study does not give takes the field's default, which is the paper's
-setting. ``load`` checks every key and value and stops at the first problem with one line naming
-the file, the key and what was expected. Paths are relative to the study file.
+setting. ``load`` checks every key and value (``checked.convert``) and stops at the first problem
+with one line naming the file, the key and what was expected. Paths are relative to the study file.
 
 Command-line overrides (``-p name value``) go through ``override``: ``name`` is a dotted key
 (``grid.ks``, ``chapters.identification.bootstrap``) or a field name. A field name of the grid, the
@@ -30,13 +30,12 @@ import difflib
 import hashlib
 import json
 import os
-import types
-import typing
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal, Union
+from typing import Literal, Union
 
 from ..errors import VoicesaeError
+from . import checked
 
 Scalar = Union[str, int, float, bool]
 """A metadata value a label compares against (compared as text: 1 and "1" are the same)."""
@@ -336,13 +335,13 @@ class Study:
             if not hasattr(options, key):
                 raise VoicesaeError(f"chapter {name!r} has no option {key!r} (have {[f.name for f in dataclasses.fields(options)]})")
             if value != getattr(defaults, key):
-                changed[key] = _convert(value, _hints(type(options))[key], f"{name}.{key}")
+                changed[key] = checked.convert(value, checked.hints(type(options))[key], f"{name}.{key}")
         return dataclasses.replace(options, **changed)
 
     # -- writing it ------------------------------------------------------------------------
     def to_dict(self, relative_to: Path | None = None) -> dict:
         """The study as plain data; paths rewritten relative to ``relative_to`` (a folder) when given."""
-        d = _plain(self)
+        d = checked.plain(self)
         d.pop("path")
         if relative_to is not None:
             def rel(p):
@@ -390,7 +389,7 @@ def load(path: str | Path, overrides: dict | None = None) -> Study:
 
 def from_dict(raw: dict, path: str | Path = "study.yml") -> Study:
     """A checked Study from plain data (what ``load`` reads from YAML)."""
-    study = _convert(raw, Study, "", str(path))
+    study = checked.convert(raw, Study, "", str(path))
     study.path = Path(path)
     _check(study)
     return study
@@ -421,60 +420,16 @@ def _check(study: Study) -> None:
         raise VoicesaeError(f"{where}: device: expected auto, cpu, cuda or cuda:N, got {study.device!r}")
 
 
-REQUIRED = object()
-"""The default of a key the study must give."""
-
-
-class Key(typing.NamedTuple):
-    name: str
-    """Dotted, e.g. 'chapters.identification.bootstrap'."""
-    type: str
-    """What the value must be, as text."""
-    default: Any
-    """The default, or REQUIRED."""
-    doc: str
-    """The field's docstring."""
-
-
-def _field_docs(cls) -> dict[str, str]:
-    """The docstrings written under a dataclass's fields (read from this module's source)."""
-    import ast
-    import inspect
-    tree = ast.parse(inspect.getsource(cls))
-    body, docs = tree.body[0].body, {}
-    for a, b in zip(body, body[1:]):
-        if isinstance(a, ast.AnnAssign) and isinstance(b, ast.Expr) and isinstance(getattr(b, "value", None), ast.Constant):
-            docs[a.target.id] = " ".join(str(b.value.value).split())
-    return docs
-
-
-def keys() -> list[Key]:
+def keys() -> list[checked.Key]:
     """Every dotted key a study file or an override may set (the feature registry's keys under
     ``features.<name>.``), with its type, default and docstring: the study file's reference."""
-    out = []
-
-    def walk(cls, prefix):
-        docs = _field_docs(cls)
-        for f in dataclasses.fields(cls):
-            if f.name == "path":
-                continue
-            t = _hints(cls)[f.name]
-            if dataclasses.is_dataclass(t):
-                walk(t, f"{prefix}{f.name}.")
-                continue
-            default = f.default if f.default is not dataclasses.MISSING else (
-                f.default_factory() if f.default_factory is not dataclasses.MISSING else REQUIRED)
-            out.append(Key(f"{prefix}{f.name}", _type_text(t), default, docs.get(f.name, "")))
-            if typing.get_origin(t) is dict and dataclasses.is_dataclass(typing.get_args(t)[1]):
-                walk(typing.get_args(t)[1], f"{prefix}{f.name}.<name>.")
-    walk(Study, "")
-    return out
+    return checked.keys(Study)
 
 
 def override(study: Study, overrides: dict) -> Study:
     """A copy of ``study`` with ``overrides`` applied: {dotted key or field name: value}. An unknown
     name or a value of the wrong type is one VoicesaeError naming it; nothing is half-applied."""
-    d = _plain(study)
+    d = checked.plain(study)
     d.pop("path")
     known = [k.name for k in keys() if "<name>" not in k.name]
     for name, value in overrides.items():
@@ -501,112 +456,3 @@ def override(study: Study, overrides: dict) -> Study:
     except VoicesaeError as e:
         raise VoicesaeError(f"parameter override: {e}".replace(f"{study.path}: ", "")) from None
     return out
-
-
-# ------------------------------------------------------------------------------- conversion
-
-def _hints(cls) -> dict:
-    return typing.get_type_hints(cls, globalns={**globals(), "Path": Path})
-
-
-def _type_text(t) -> str:
-    origin, args = typing.get_origin(t), typing.get_args(t)
-    if origin is Literal:
-        return " | ".join(map(str, args))
-    if origin in (Union, types.UnionType):
-        return " | ".join(_type_text(a) for a in args if a is not type(None)) + (
-            " or null" if type(None) in args else "")
-    if origin is list:
-        return f"list of {_type_text(args[0])}"
-    if origin is tuple:
-        return f"{len(args)} values ({', '.join(_type_text(a) for a in args)})"
-    if origin is dict:
-        return f"mapping of {_type_text(args[1])}"
-    if dataclasses.is_dataclass(t):
-        return f"mapping ({', '.join(f.name for f in dataclasses.fields(t) if f.name != 'path')})"
-    return getattr(t, "__name__", str(t))
-
-
-def _convert(value: Any, t, where: str, file: str = ""):
-    """``value`` checked (and built) as type ``t``; ``where`` is its dotted key, for the message."""
-    def bad(expected: str | None = None):
-        prefix = f"{file}: " if file else ""
-        return VoicesaeError(f"{prefix}{where or 'the study'}: expected {expected or _type_text(t)}, got {value!r}")
-
-    origin, args = typing.get_origin(t), typing.get_args(t)
-    if dataclasses.is_dataclass(t):
-        if not isinstance(value, dict):
-            raise bad()
-        fields = {f.name: f for f in dataclasses.fields(t) if f.name != "path"}
-        unknown = [k for k in value if k not in fields]
-        if unknown:
-            close = difflib.get_close_matches(str(unknown[0]), list(fields), 1, cutoff=0.5)
-            prefix = f"{file}: " if file else ""
-            raise VoicesaeError(f"{prefix}{where + '.' if where else ''}{unknown[0]}: unknown key"
-                                + (f" (did you mean {close[0]}?)" if close else f" (keys here: {', '.join(fields)})"))
-        hints, kwargs = _hints(t), {}
-        for name, f in fields.items():
-            key = f"{where}.{name}" if where else name
-            if name in value:
-                kwargs[name] = _convert(value[name], hints[name], key, file)
-            elif f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING:
-                prefix = f"{file}: " if file else ""
-                raise VoicesaeError(f"{prefix}{key}: missing (expected {_type_text(hints[name])})")
-        return t(**kwargs)
-    if origin is Literal:
-        if value not in args:
-            raise bad(f"one of {', '.join(map(str, args))}")
-        return value
-    if origin in (Union, types.UnionType):
-        if value is None and type(None) in args:
-            return None
-        for a in args:  # the first type that accepts it; bool is checked before int
-            if a is type(None):
-                continue
-            try:
-                return _convert(value, a, where, file)
-            except VoicesaeError:
-                continue
-        raise bad()
-    if origin is list:
-        if not isinstance(value, (list, tuple)):
-            raise bad()
-        return [_convert(v, args[0], f"{where}[{i}]", file) for i, v in enumerate(value)]
-    if origin is tuple:
-        if not isinstance(value, (list, tuple)) or len(value) != len(args):
-            raise bad()
-        return tuple(_convert(v, a, f"{where}[{i}]", file) for i, (v, a) in enumerate(zip(value, args)))
-    if origin is dict:
-        if not isinstance(value, dict):
-            raise bad()
-        return {str(k): _convert(v, args[1], f"{where}.{k}", file) for k, v in value.items()}
-    if t is bool:
-        if not isinstance(value, bool):
-            raise bad("true or false")
-        return value
-    if t is int:
-        if isinstance(value, bool) or not isinstance(value, int):
-            raise bad("an integer")
-        return value
-    if t is float:
-        if isinstance(value, bool) or not isinstance(value, (int, float)):
-            raise bad("a number")
-        return float(value)
-    if t is str:
-        if not isinstance(value, str):
-            raise bad("text")
-        return value
-    raise bad()  # pragma: no cover - a type the schema does not use
-
-
-def _plain(obj):
-    """Dataclasses -> dicts, tuples -> lists (what YAML and JSON hold)."""
-    if dataclasses.is_dataclass(obj):
-        return {f.name: _plain(getattr(obj, f.name)) for f in dataclasses.fields(obj)}
-    if isinstance(obj, dict):
-        return {k: _plain(v) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple)):
-        return [_plain(v) for v in obj]
-    if isinstance(obj, Path):
-        return str(obj)
-    return obj
