@@ -16,7 +16,8 @@
 Every key is a field of a dataclass below, documented where it is declared (as sparsify documents
 its configs); a key the study does not give takes the field's default, which is the paper's
 setting. ``load`` checks every key and value (``checked.convert``) and stops at the first problem
-with one line naming the file, the key and what was expected. Paths are relative to the study file.
+with one line naming the file, the key and what was expected. Paths (datasets, sources,
+chapters.audio.recordings_manifest and ``.nemo`` speaker models) are relative to the study file.
 
 Command-line overrides (``-p name value``) go through ``override``: ``name`` is a dotted key
 (``grid.ks``, ``chapters.identification.bootstrap``) or a field name. A field name of the grid, the
@@ -349,6 +350,8 @@ class Study:
             d["datasets"] = {k: rel(v) for k, v in d["datasets"].items()}
             d["sources"] = rel(d["sources"])
             d["chapters"]["audio"]["recordings_manifest"] = rel(d["chapters"]["audio"]["recordings_manifest"])
+            d["chapters"]["audio"]["models"] = [rel(m) if m.endswith(".nemo") else m
+                                                for m in d["chapters"]["audio"]["models"]]
         return d
 
     def write(self, path: str | Path) -> Path:
