@@ -33,26 +33,31 @@ from pathlib import Path
 
 import pandas as pd
 
+from IPython.display import Markdown
+
 from voicesae_core import TrainConfig, expand_grid, train_grid
 from voicesae_core.analysis import probe
 from voicesae_core.files import write_csv
 from voicesae_core.report import plots
 from voicesae_core.report.study import load as load_study
+from voicesae_core.sae import convergence
 
 s = load_study(study)
 data = s.dataset("sae_train")
-g, budget = s.grid, s.training
+g = s.grid
+epochs, batch_size = s.training.plan(len(data.embeddings))  # at least training.steps optimizer steps
 configs = expand_grid(g.latent_dims, g.ks, [g.activation], g.seeds)
 print(f"{len(configs)} SAEs on {len(data.embeddings):,} embeddings of dimension {data.embeddings.shape[1]}, "
-      f"{budget.epochs} epoch(s), batch {budget.batch_size}")
+      f"{epochs} epoch(s) at batch {batch_size} (at least {s.training.steps} optimizer steps)")
 
 # %%
 result = train_grid(data.embeddings, configs,
-                    TrainConfig(epochs=budget.epochs, batch_size=budget.batch_size, device=s.device),
+                    TrainConfig(epochs=epochs, batch_size=batch_size, device=s.device),
                     out_dir=Path(output_dir) / "grid", quiet=True)
 table = pd.DataFrame(result.table)
 write_csv(Path(output_dir) / "tables" / "grid_training.csv", table, index=False)
-table[["name", "fvu", "nmse", "l0", "dead_frac", "cosine"]]
+display(Markdown(convergence.warning(result.models) or f"All {len(result.models)} SAEs converged (chapter 2's curves below)."))
+table[["name", "fvu", "nmse", "l0", "dead_frac", "cosine", "train_steps", "converged", "convergence"]]
 
 # %% [markdown]
 # ## Reconstruction and dead latents across the grid
@@ -72,4 +77,22 @@ plots.publish(fig, Path(output_dir) / "figures", "grid_training", "fig_grid_trai
 #
 # Reconstruction error (FVU) and dead latents over the latent dimension x K grid, on the SAE
 # training set. The paper reports neither per cell.
+# ```
+
+# %% [markdown]
+# ## Did they finish training?
+# Each SAE's training FVU over windows of optimizer steps (about 50 windows per run). A model is
+# called *not converged* when its FVU still fell by more than 5 % over the last fifth of training,
+# when it had fewer than 100 optimizer steps, or when more than 20 % of its latents are dead
+# (`voicesae_core.sae.convergence`); it is drawn dashed here, and every chapter that uses it says so.
+
+# %% tags=["remove-output"]
+plots.publish(plots.training_curves([m for m, row in zip(result.models, result.table) if row["seed"] == g.seeds[0]]),
+              Path(output_dir) / "figures", "grid_curves", "fig_grid_curves")
+
+# %% [markdown]
+# ```{glue:figure} fig_grid_curves
+# :name: fig-grid-curves
+#
+# Training curves of the grid's SAEs, one panel per K, a line per latent size (dashed: not converged).
 # ```

@@ -45,12 +45,14 @@ from voicesae_core.data import paper_reference
 from voicesae_core.files import write_csv
 from voicesae_core.report import plots
 from voicesae_core.report.study import load as load_study
+from voicesae_core.sae import convergence
 from voicesae_core.sae.trainer import load_grid
 
 s = load_study(study)
 options = s.chapter("identification", bootstrap=bootstrap)
 tables, figures = Path(output_dir) / "tables", Path(output_dir) / "figures"
 models = load_grid(Path(output_dir) / "grid", s.configs())
+display(Markdown(convergence.warning(models)))  # said beside the numbers of any SAE that did not converge
 tasks = s.tasks()
 for feature, t in tasks.items():
     print(f"{feature}: {t.name} from {s.manifest_path(s.features[feature].dataset)}")

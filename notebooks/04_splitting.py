@@ -49,10 +49,10 @@ from IPython.display import Markdown
 
 from voicesae_core import VoicesaeError
 from voicesae_core.analysis import splitting
-from voicesae_core.data import manifest
 from voicesae_core.files import write_csv
 from voicesae_core.report import plots
 from voicesae_core.report.study import load as load_study
+from voicesae_core.sae import convergence
 from voicesae_core.sae.trainer import load_grid
 
 s = load_study(study)
@@ -61,9 +61,14 @@ options = s.chapter("splitting", feature=feature, k=k, group_column=group_column
 k, f = options.k, s.feature(options.feature)
 tables, figures = Path(output_dir) / "tables", Path(output_dir) / "figures"
 models = load_grid(Path(output_dir) / "grid", s.configs(ks=[k]))
-manifest.require_columns(s.dataset(f.dataset), [options.group_column])
+display(Markdown(convergence.warning(models)))  # said beside the numbers of any SAE that did not converge
 t = s.task(options.feature)
-groups = np.where(t.y_test, f.names[0], f.names[1]) + " " + t.meta_test[options.group_column].astype(str).to_numpy()
+groups = np.where(t.y_test, f.names[0], f.names[1]).astype(object)
+if options.group_column in t.meta_test.columns:  # each flow per (class, group), e.g. Spanish female
+    groups = groups + " " + t.meta_test[options.group_column].astype(str).to_numpy()
+else:
+    display(Markdown(f"The metadata of `{s.manifest_path(f.dataset)}` has no column `{options.group_column}` "
+                     "(`chapters.splitting.group_column`): the flows below are drawn per class only."))
 
 # %%
 analysis = splitting.follow(models, t.x_train, t.y_train, t.x_test, options.min_precision, options.min_share,

@@ -61,6 +61,7 @@ from voicesae_core.errors import VoicesaeError
 from voicesae_core.files import write_csv
 from voicesae_core.report import plots
 from voicesae_core.report.study import load as load_study
+from voicesae_core.sae import convergence
 from voicesae_core.sae.config import TrainConfig, expand_grid
 from voicesae_core.sae.trainer import train_grid
 
@@ -148,6 +149,7 @@ for model, ds in datasets.items():
     grid = train_grid(ds.split("train").embeddings, configs, training, quiet=True,
                       out_dir=work / "grid" / extract.model_folder(model))  # chapter 11 catalogues it
     sae = grid.models[[c.name for c in configs].index(analysed)]
+    display(Markdown(convergence.warning([sae])))
     tasks, skipped = labels.feature_tasks(ds, s.features)
     for feature, why in skipped.items():
         print(f"{model}: feature {feature!r} skipped: {why}")

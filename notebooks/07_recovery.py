@@ -39,6 +39,7 @@ from voicesae_core.analysis import probe, recovery
 from voicesae_core.files import write_csv
 from voicesae_core.report import plots
 from voicesae_core.report.study import load as load_study
+from voicesae_core.sae import convergence
 from voicesae_core.sae.trainer import load_grid
 
 s = load_study(study)
@@ -54,6 +55,7 @@ if not has_truth:
 if has_truth:
     truth = data.ground_truth()
     models = load_grid(Path(output_dir) / "grid", s.configs())
+    display(Markdown(convergence.warning(models)))  # said beside the numbers of any SAE that did not converge
     named = [n for n in truth.names if not n.startswith("trait_")]
     grid = recovery.recovery_grid(models, truth, named=named)
     write_csv(tables / "recovery_grid.csv", grid)

@@ -30,7 +30,7 @@
 # %% tags=["parameters"]
 study = "studies/paper-full.yml"  # the study file: datasets, features, training budget (see voicesae_core.report.study)
 output_dir = "out/paper-full"  # the seeds are trained into output_dir/stability
-configs = [[200, 20], [100, 5], [400, 20]]  # [latent_dim, K] pairs, each trained with every seed
+configs = []  # [latent_dim, K] pairs, each trained with every seed; empty for the single model and two others of the grid
 seeds = [0, 1, 2, 3, 4]  # initialisation seeds (data and batch order are shared)
 thresholds = [0.7, 0.9]  # decoder cosine from which a matched latent counts as shared
 bootstrap = 1000  # resamples of the test rows for the 95 % intervals
@@ -46,20 +46,23 @@ from voicesae_core.analysis import stability
 from voicesae_core.files import write_csv
 from voicesae_core.report import plots
 from voicesae_core.report.study import load as load_study
+from voicesae_core.sae import convergence
 
 s = load_study(study)
 options = s.chapter("stability", configs=configs, seeds=seeds, thresholds=thresholds, bootstrap=bootstrap)
+configs = s.stability_configs(options.configs)
 tables, figures = Path(output_dir) / "tables", Path(output_dir) / "figures"
 data = s.dataset("sae_train")
-budget = s.training
-trained = [c for latent, kk in options.configs for c in expand_grid([latent], [kk], [s.grid.activation], options.seeds)]
+epochs, batch_size = s.training.plan(len(data.embeddings))  # the same budget as chapter 2
+trained = [c for latent, kk in configs for c in expand_grid([latent], [kk], [s.grid.activation], options.seeds)]
 t0 = time.perf_counter()
 result = train_grid(data.embeddings, trained,
-                    TrainConfig(epochs=budget.epochs, batch_size=budget.batch_size, device=s.device),
+                    TrainConfig(epochs=epochs, batch_size=batch_size, device=s.device),
                     out_dir=Path(output_dir) / "stability", quiet=True)
-print(f"{len(trained)} SAEs ({len(options.configs)} configurations x {len(options.seeds)} seeds), {budget.epochs} "
-      f"epoch(s), batch {budget.batch_size}: {time.perf_counter() - t0:.0f} s (a rerun loads the finished models)")
+print(f"{len(trained)} SAEs ({len(configs)} configurations x {len(options.seeds)} seeds), {epochs} "
+      f"epoch(s), batch {batch_size}: {time.perf_counter() - t0:.0f} s (a rerun loads the finished models)")
 models = result.models
+display(Markdown(convergence.warning(models)))
 
 # %% [markdown]
 # ## How many latents come back
@@ -73,10 +76,10 @@ summary.round(2)
 
 # %% tags=["remove-output"]
 first_two = {}
-for latent, kk in options.configs:
+for latent, kk in configs:
     group = [m for m in models if (m.cfg.latent_dim, m.cfg.k) == (latent, kk)]
     first_two[f"L{latent} K{kk}, seeds {group[0].cfg.seed} vs {group[1].cfg.seed}"] = stability.seed_match(group[0], group[1])[1]
-for latent in sorted({c[0] for c in options.configs}):
+for latent in sorted({c[0] for c in configs}):
     first_two[f"random directions, {latent}"] = stability.random_pair(latent, data.embeddings.shape[1])
 plots.publish(plots.matched_cosines(first_two, options.thresholds), figures, "stability_cosines", "stability_cosines")
 
@@ -93,13 +96,13 @@ plots.publish(plots.matched_cosines(first_two, options.thresholds), figures, "st
 # ## Do the Spanish and music latents come back?
 
 # %%
-followed = stability.follow_features(models, s.tasks(), options.configs, min(options.thresholds), options.bootstrap)
+followed = stability.follow_features(models, s.tasks(), configs, min(options.thresholds), options.bootstrap)
 write_csv(tables / "stability_features.csv", followed, index=False)
 followed[["feature", "latent_dim", "k", "seed", "phi", "cos_to_reference_phi", "paired_by_matching", "precision",
           "precision_low", "precision_high", "recall", "recall_low", "recall_high"]].round(3)
 
 # %% tags=["remove-output"]
-latent0, k0 = options.configs[0]
+latent0, k0 = configs[0]
 one = {name: g for name, g in followed[(followed.latent_dim == latent0) & (followed.k == k0)].groupby("feature", sort=False)}
 plots.publish(plots.intervals_by_seed(one), figures, "stability_features", "stability_features")
 

@@ -47,6 +47,7 @@ from voicesae_core.analysis import probe, verification
 from voicesae_core.files import write_csv
 from voicesae_core.report import plots
 from voicesae_core.report.study import load as load_study
+from voicesae_core.sae import convergence
 from voicesae_core.sae.trainer import load_grid
 
 s = load_study(study)
@@ -54,6 +55,7 @@ options = s.chapter("verification", feature=feature, speaker_column=speaker_colu
                     strengths=strengths, p_target=p_target)
 tables, figures = Path(output_dir) / "tables", Path(output_dir) / "figures"
 models = load_grid(Path(output_dir) / "grid", s.configs())
+display(Markdown(convergence.warning(models)))  # said beside the numbers of any SAE that did not converge
 t = s.task(options.feature)
 speakers_manifest = s.manifest_path(s.feature(options.feature).dataset)
 trials, trial_list = verification.trial_table(t.meta_test, options.speaker_column, where=str(speakers_manifest))

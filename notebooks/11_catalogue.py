@@ -46,6 +46,7 @@ from voicesae_core.data import manifest
 from voicesae_core.files import write_csv
 from voicesae_core.report import latent_pages, pipeline
 from voicesae_core.report.study import load as load_study
+from voicesae_core.sae import convergence
 from voicesae_core.sae.trainer import load_grid
 
 s = load_study(study)
@@ -57,6 +58,7 @@ name = s.single_name()
 smaller, larger = catalogue.neighbour_sizes(s.grid.latent_dims, s.single.latent_dim)
 models = {m.cfg.latent_dim: m for m in load_grid(grid_dir, s.configs([d for d in (smaller, s.single.latent_dim, larger)
                                                                        if d is not None], [s.single.k]))}
+display(Markdown(convergence.warning([models[s.single.latent_dim]])))  # the catalogued SAE, if unfinished
 data_path = s.manifest_path("sae_train")
 data = manifest.load(data_path)
 sample = catalogue.sample_rows(len(data.embeddings), options.rows, seed)
@@ -101,6 +103,7 @@ if found is None:
 else:
     adata = manifest.load(found.data_manifest)
     asae = load_grid(found.grid_dir, [found.config])[0]
+    display(Markdown(convergence.warning([asae])))
     scored = [*(f.column for f in s.features.values()), *extract.DESCRIPTIVE_COLUMNS]
     atable = catalogue.catalogue(asae, adata.embeddings, adata.metadata,
                                  [c for c in dict.fromkeys(scored) if c in adata.metadata])

@@ -55,7 +55,7 @@ features:
     ("chapters: {splitting: {feature: music}}", r"chapters.splitting.feature: 'music' is not a feature"),
     ("grid: {latent_dims: []}", r"grid.latent_dims: expected at least one value"),
     ("device: gpu", r"device: expected auto, cpu, cuda or cuda:N, got 'gpu'"),
-    ("training: {epochs: 0}", r"training: epochs and batch_size must be positive"),
+    ("training: {steps: 0}", r"training: steps and batch_size must be positive"),
 ])
 def test_a_bad_key_or_value_is_one_line_naming_it(tmp_path, extra, message):
     with pytest.raises(VoicesaeError, match=message):
@@ -78,7 +78,7 @@ def test_missing_and_malformed_files_are_named(tmp_path):
 def test_defaults_are_the_papers_settings(tmp_path):
     s = study.load(_study(tmp_path, BASE))
     assert s.grid.latent_dims == [100, 200, 300, 400, 500, 600] and s.grid.ks == [5, 10, 15, 20, 25, 30, 35]
-    assert (s.single.latent_dim, s.single.k, s.training.epochs) == (200, 20, 2)
+    assert (s.single.latent_dim, s.single.k, s.training.plan(1_100_000)) == (200, 20, (2, 4096))
     assert s.features["lang"].negative == [] and s.features["lang"].paper.grid is None
     assert s.manifest_path("lang") == tmp_path / "lang.json"
 
@@ -144,3 +144,19 @@ def test_a_nemo_speaker_model_is_a_path_from_the_study_file_and_a_name_stays_a_n
     assert s.speaker_model("models/mine.nemo") == str(tmp_path / "models" / "mine.nemo")
     assert s.speaker_model("/abs/mine.nemo") == "/abs/mine.nemo"
     assert s.speaker_model("resemblyzer") == "resemblyzer" and s.speaker_model("random:titanet-small") == "random:titanet-small"
+
+
+def test_the_training_budget_is_steps_with_a_batch_capped_by_the_rows():
+    t = study.Training()  # the paper-scale default: 2 epochs of 1.1 M rows at batch 4096
+    assert t.plan(1_100_000) == (2, 4096)
+    assert study.Training(steps=162, batch_size=1024).plan(55_000) == (3, 1024)  # the quick study: as before
+    assert t.plan(238) == (60, 29)  # 238 rows: batch 29 (an eighth), 9 steps an epoch, 60 epochs = 540 steps
+    assert t.plan(5) == (108, 1)  # 5 rows: batch 1, 5 steps an epoch
+
+
+def test_the_stability_configurations_default_to_the_single_model_and_the_grids_ends(tmp_path):
+    s = study.load(_study(tmp_path, BASE + "grid: {latent_dims: [64, 128], ks: [4, 8]}\nsingle: {latent_dim: 64, k: 8}"))
+    assert s.stability_configs([]) == [[64, 8], [64, 4], [128, 8]]
+    assert s.stability_configs([[128, 4]]) == [[128, 4]]
+    assert study.load(QUICK_STUDY).stability_configs(study.load(QUICK_STUDY).chapters.stability.configs) == \
+        [[200, 20], [100, 5], [400, 20]]

@@ -62,7 +62,7 @@ def grid_heatmaps(ours: pd.DataFrame, paper: pd.DataFrame | None, title: str, de
     ``degenerate``: a bool grid of cells whose latent never fires (hatched, so a 0 is not mistaken
     for a measured 0 %). ``intervals``: (low, high) grids, written under our values as [low, high]."""
     panels = [("ours", ours)]
-    if paper is not None:
+    if paper is not None and not ours.sub(paper).stack().dropna().empty:  # the paper's panels: only shared cells
         panels += [("paper", paper), ("ours - paper", ours.sub(paper).reindex(index=ours.index, columns=ours.columns))]
     height = 5.4 if intervals is not None else 4.2
     fig, axes = plt.subplots(1, len(panels), figsize=(5.2 * len(panels) + (1.5 if intervals is not None else 0), height),
@@ -258,6 +258,36 @@ def value_heatmaps(grids: dict[str, pd.DataFrame], fmts: list[str] | None = None
         ax.set_title(title, fontsize=10)
         ax.set_xlabel("K")
         ax.set_ylabel("latent dimension")
+    fig.tight_layout()
+    return fig
+
+
+def training_curves(models, title: str = ""):
+    """Each model's training curve (FVU over windows of optimizer steps, ``sae.info['curve']``), one
+    panel per K with a line per latent size; a model that did not converge is drawn dashed."""
+    from ..sae import convergence
+    ks = sorted({m.cfg.k for m in models})
+    cols = min(len(ks), 4)
+    rows = -(-len(ks) // cols)
+    fig, axes = plt.subplots(rows, cols, figsize=(3.6 * cols, 2.8 * rows), squeeze=False, sharey=True)
+    dims = sorted({m.cfg.latent_dim for m in models})
+    colours = dict(zip(dims, sns.color_palette("viridis", len(dims))))
+    for ax, k in zip(axes.flat, ks):
+        for m in sorted((m for m in models if m.cfg.k == k), key=lambda m: m.cfg.latent_dim):
+            curve = m.info.get("curve") or {"step": [], "fvu": []}
+            v = convergence.of_model(m)
+            ax.plot(curve["step"], curve["fvu"], color=colours[m.cfg.latent_dim], lw=1.2,
+                    ls="-" if v is None or v.converged else "--", label=f"L{m.cfg.latent_dim}")
+        ax.set_title(f"K {k}", fontsize=9)
+        ax.set_xlabel("optimizer steps")
+        ax.grid(alpha=0.3)
+    for ax in axes[:, 0]:
+        ax.set_ylabel("training FVU")
+    for ax in list(axes.flat)[len(ks):]:
+        ax.set_visible(False)
+    axes.flat[0].legend(fontsize=7, ncol=2)
+    if title:
+        fig.suptitle(title, fontsize=10)
     fig.tight_layout()
     return fig
 

@@ -9,7 +9,7 @@
                  paper: {grid: fig2, steering: table3, dataset: table1, single_model: language}}
     grid: {latent_dims: [100, 200], ks: [5, 20], activation: topk, seeds: [0]}
     single: {latent_dim: 200, k: 20}
-    training: {epochs: 3, batch_size: 1024}
+    training: {steps: 162, batch_size: 1024}
     chapters: {identification: {bootstrap: 1000}, ...}
     device: auto
 
@@ -105,11 +105,19 @@ class Single:
 
 @dataclass
 class Training:
-    """How each SAE of the grid is trained (chapters 2 and 8)."""
-    epochs: int = 2
-    """Passes over the SAE training set."""
+    """How each SAE of the grid is trained (chapters 2 and 8): a number of optimizer steps, which
+    means the same on 200 rows as on 1.1 M. The batch is capped at an eighth of the rows (so an epoch
+    has at least 8 steps) and whole epochs are run, as many as the steps need (``plan``)."""
+    steps: int = 538
+    """Optimizer steps at least (the paper-scale default: 2 epochs of 1.1 M rows at batch 4096)."""
     batch_size: int = 4096
-    """Rows per optimizer step."""
+    """Rows per optimizer step, at most (capped at an eighth of the training rows)."""
+
+    def plan(self, rows: int) -> tuple[int, int]:
+        """(epochs, batch_size) for a training set of ``rows``."""
+        import math
+        batch = min(self.batch_size, max(1, rows // 8))
+        return max(1, math.ceil(self.steps / math.ceil(rows / batch))), batch
 
 
 @dataclass
@@ -176,8 +184,9 @@ class Audio:
 @dataclass
 class Stability:
     """Chapter 8: a few configurations trained with several seeds."""
-    configs: list[list[int]] = field(default_factory=lambda: [[200, 20], [100, 5], [400, 20]])
-    """[latent_dim, K] pairs, each trained with every seed."""
+    configs: list[list[int]] = field(default_factory=list)
+    """[latent_dim, K] pairs, each trained with every seed; empty: the single model, the grid's
+    smallest latent size at its smallest K and its largest at the single model's K."""
     seeds: list[int] = field(default_factory=lambda: [0, 1, 2, 3, 4])
     """Initialisation seeds (data and batch order are shared)."""
     thresholds: list[float] = field(default_factory=lambda: [0.7, 0.9])
@@ -325,6 +334,17 @@ class Study:
                                 f"(latent_dims={g.latent_dims}, ks={g.ks})")
         return self.configs([s.latent_dim], [s.k])[0].name
 
+    def stability_configs(self, configs: list[list[int]]) -> list[list[int]]:
+        """``configs`` ([latent_dim, K] pairs), or when empty the default of ``Stability.configs``."""
+        if configs:
+            return [list(c) for c in configs]
+        g, one = self.grid, [self.single.latent_dim, self.single.k]
+        out = []
+        for c in (one, [min(g.latent_dims), min(g.ks)], [max(g.latent_dims), self.single.k]):
+            if c not in out:
+                out.append(c)
+        return out
+
     def chapter(self, name: str, **given):
         """The options of chapter ``name`` (a field of ``Chapters``). ``given``: the notebook's
         parameters; one that differs from the field's default was set on purpose (papermill
@@ -416,8 +436,8 @@ def _check(study: Study) -> None:
         if feature and feature not in study.features:
             raise VoicesaeError(f"{where}: chapters.{key}.feature: {feature!r} is not a feature "
                                 f"(features: {sorted(study.features)})")
-    if study.training.epochs < 1 or study.training.batch_size < 1:
-        raise VoicesaeError(f"{where}: training: epochs and batch_size must be positive integers")
+    if study.training.steps < 1 or study.training.batch_size < 1:
+        raise VoicesaeError(f"{where}: training: steps and batch_size must be positive integers")
     if not (study.device in ("auto", "cpu", "cuda") or study.device.startswith("cuda:")
             and study.device[5:].isdigit()):
         raise VoicesaeError(f"{where}: device: expected auto, cpu, cuda or cuda:N, got {study.device!r}")

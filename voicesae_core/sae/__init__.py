@@ -6,5 +6,6 @@
 * ``kernels``           the sparse TopK forward/backward used by the trainer
 * ``trainer``           ``train_grid``: a whole grid in one pass of the data, checkpointed
 * ``metrics``           FVU, normalised MSE, L0, dead latents, density, cosine
+* ``convergence``       each model's training curve judged: converged, or why not
 * ``geometric_median``  b_pre's initialisation
 """

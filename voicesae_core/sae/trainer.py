@@ -14,6 +14,10 @@ gradients are sparse row updates, b_lat's is a scatter, and b_pre's is
 Checkpoints (one file for the grid, written atomically) are taken every epoch and optionally
 every N steps; a rerun resumes from the last one and reaches the same result as an
 uninterrupted run, since batch order is a pure function of (data_seed, epoch).
+
+Each model's training curve (its FVU over windows of steps, ``convergence.window``) is recorded,
+checkpointed with it, saved with the model and judged (``convergence.judge``): the results table
+says whether each model converged, and why not.
 """
 from __future__ import annotations
 
@@ -34,7 +38,7 @@ from safetensors.torch import load_file, save_file
 from tqdm.auto import tqdm
 
 from ..version import __version__
-from . import kernels
+from . import convergence, kernels
 from .config import SAEConfig, TrainConfig
 from ..arrays import as_data
 from ..errors import VoicesaeError
@@ -80,6 +84,9 @@ class GridMember:
         self.since_fired = torch.zeros(cfg.latent_dim, dtype=torch.int64, device=device)
         self.threshold_steps = 0
         self.epoch_sq_err = 0.0
+        self.window_sq_err = 0.0
+        self.curve: list[tuple[int, float]] = []
+        """(optimizer steps done, FVU over the window that ended there), one per window."""
 
     def step(self, x: torch.Tensor) -> float:
         """One optimizer step on batch x; returns the batch's summed squared error."""
@@ -158,7 +165,9 @@ class GridMember:
     # Checkpoint state as flat tensors.
     def state(self, prefix: str) -> dict[str, torch.Tensor]:
         out = {f"{prefix}since_fired": self.since_fired.cpu(), f"{prefix}threshold": self.sae.threshold.cpu().reshape(1),
-               f"{prefix}threshold_steps": torch.tensor([self.threshold_steps])}
+               f"{prefix}threshold_steps": torch.tensor([self.threshold_steps]),
+               f"{prefix}window_sq_err": torch.tensor([self.window_sq_err], dtype=torch.float64),
+               f"{prefix}curve": torch.tensor(self.curve, dtype=torch.float64).reshape(-1, 2)}
         for name, p in zip(PARAMS, self.params):
             out[f"{prefix}{name}"] = p.detach().cpu()
             st = self.opt.state.get(p)
@@ -174,6 +183,9 @@ class GridMember:
             self.since_fired = t[f"{prefix}since_fired"].to(dev)
             self.sae.threshold.copy_(t[f"{prefix}threshold"].reshape(()))
             self.threshold_steps = int(t[f"{prefix}threshold_steps"])
+            if f"{prefix}curve" in t:  # checkpoints written before curves were recorded have none
+                self.window_sq_err = float(t[f"{prefix}window_sq_err"])
+                self.curve = [(int(a), float(b)) for a, b in t[f"{prefix}curve"].tolist()]
             for name, p in zip(PARAMS, self.params):
                 p.copy_(t[f"{prefix}{name}"])
                 if f"{prefix}{name}.step" in t:
@@ -188,12 +200,12 @@ def _fingerprint(configs, train: TrainConfig, data_hash: str) -> dict:
     return {"configs": [c.to_dict() for c in configs], "train": t, "data_sha256": data_hash}
 
 
-def _save_checkpoint(path: Path, members, fingerprint, epoch: int, step: int, done: bool) -> None:
+def _save_checkpoint(path: Path, members, fingerprint, epoch: int, step: int, done: bool, window_var: float) -> None:
     tensors = {}
     for m, mem in enumerate(members):
         tensors.update(mem.state(f"{m}."))
     meta = {"format": CHECKPOINT_FORMAT, "voicesae_version": __version__, "fingerprint": fingerprint,
-            "epoch": epoch, "step": step, "done": done}
+            "epoch": epoch, "step": step, "done": done, "window_var": window_var}
     with atomic_path(path) as tmp:
         save_file(tensors, str(tmp), metadata={"state": json.dumps(meta, sort_keys=True)})
 
@@ -267,7 +279,9 @@ def _model_parallel(workers: int):
 
 def _step_group(group, scaled) -> None:
     for m in group:
-        m.epoch_sq_err += m.step(scaled[m.scale])
+        sq_err = m.step(scaled[m.scale])
+        m.epoch_sq_err += sq_err
+        m.window_sq_err += sq_err
 
 
 def train_grid(data, configs: list[SAEConfig], train: TrainConfig = TrainConfig(), out_dir: str | Path | None = None,
@@ -314,7 +328,7 @@ def train_grid(data, configs: list[SAEConfig], train: TrainConfig = TrainConfig(
 
     out = Path(out_dir) if out_dir is not None else None
     ckpt = out / CHECKPOINT if out is not None else None
-    start_epoch, start_step, done = 0, 0, False
+    start_epoch, start_step, done, window_var = 0, 0, False, 0.0
     if ckpt is not None and ckpt.exists():
         if not resume:
             raise VoicesaeError(f"{ckpt}: exists; pass resume=True to continue it or delete it")
@@ -322,8 +336,11 @@ def train_grid(data, configs: list[SAEConfig], train: TrainConfig = TrainConfig(
         for m, mem in enumerate(members):
             mem.load_state(tensors, f"{m}.")
         start_epoch, start_step, done = meta["epoch"], meta["step"], meta["done"]
+        window_var = float(meta.get("window_var", 0.0))
 
     steps_per_epoch = math.ceil(n / train.batch_size)
+    total_steps = train.epochs * steps_per_epoch
+    every = convergence.window(total_steps)
     workers = 1 if device.type != "cpu" else min(train.workers or torch.get_num_threads(), len(members))
     groups = _worker_groups(members, workers)
     t0 = time.perf_counter()
@@ -340,7 +357,9 @@ def train_grid(data, configs: list[SAEConfig], train: TrainConfig = TrainConfig(
                     if step < first:
                         continue
                     xb = x[rows].to(device)
-                    var_seen += float((xb.double() - data_mean).pow(2).sum())
+                    batch_var = float((xb.double() - data_mean).pow(2).sum())
+                    var_seen += batch_var
+                    window_var += batch_var
                     scaled = {scale: xb * scale for scale in {m.scale for m in members}}
                     if pool is None:
                         _step_group(members, scaled)
@@ -349,12 +368,19 @@ def train_grid(data, configs: list[SAEConfig], train: TrainConfig = TrainConfig(
                             future.result()
                     bar.update(len(rows))
                     bar.set_postfix_str(_fvu_postfix(members, var_seen), refresh=False)
+                    done_steps = epoch * steps_per_epoch + step + 1
+                    if done_steps % every == 0 or done_steps == total_steps:  # a point of the training curve
+                        for m in members:
+                            m.curve.append((done_steps, m.window_sq_err / (m.scale**2 * window_var)
+                                            if window_var > 0 else float("nan")))
+                            m.window_sq_err = 0.0
+                        window_var = 0.0
                     last = step + 1 == steps_per_epoch
                     if ckpt is not None and not last and train.checkpoint_every_steps and (step + 1) % train.checkpoint_every_steps == 0:
-                        _save_checkpoint(ckpt, members, fingerprint, epoch, step + 1, False)
+                        _save_checkpoint(ckpt, members, fingerprint, epoch, step + 1, False, window_var)
                 if ckpt is not None:
                     final = epoch + 1 == train.epochs
-                    _save_checkpoint(ckpt, members, fingerprint, epoch + 1, 0, final)
+                    _save_checkpoint(ckpt, members, fingerprint, epoch + 1, 0, final, window_var)
                 if not quiet:
                     per_model = ", ".join(f"{m.cfg.name} {f:.4f}" for m, f in zip(members, _running_fvu(members, var_seen)))
                     bar.write(f"epoch {epoch + 1}/{train.epochs} running FVU per model: {per_model}")
@@ -366,13 +392,17 @@ def train_grid(data, configs: list[SAEConfig], train: TrainConfig = TrainConfig(
         sae = mem.sae
         sae.fold_input_scale(mem.scale)
         sae.eval()
+        dead_frac = float(mem.dead().float().mean())
+        verdict = convergence.judge([a for a, _ in mem.curve], [b for _, b in mem.curve], total_steps, dead_frac)
         sae.info = {"train_data_sha256": data_hash, "train_rows": n, "input_scale_folded": mem.scale,
-                    "dead_frac_train": float(mem.dead().float().mean()),
-                    "train": train.to_dict()}
+                    "dead_frac_train": dead_frac, "train": train.to_dict(), "train_steps": total_steps,
+                    "curve": {"step": [a for a, _ in mem.curve], "fvu": [b for _, b in mem.curve]},
+                    "convergence": verdict._asdict()}
         metrics = evaluate(sae, x_eval, train.eval_batch_size)
         row = {"name": mem.cfg.name, **{k: v for k, v in mem.cfg.to_dict().items() if k != "d_in"},
-               **metrics.summary(), "dead_frac_train": sae.info["dead_frac_train"],
-               "eval_set": "eval_data" if eval_data is not None else "training data"}
+               **metrics.summary(), "dead_frac_train": dead_frac,
+               "eval_set": "eval_data" if eval_data is not None else "training data",
+               "train_steps": total_steps, "converged": verdict.converged, "convergence": "; ".join(verdict.reasons)}
         sae.info["metrics"] = {k: row[k] for k in metrics.summary()}
         models.append(sae)
         table.append(row)
