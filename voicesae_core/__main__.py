@@ -129,12 +129,21 @@ def main(argv: list[str] | None = None) -> int:
     bk = sub.add_parser("book", help="build the Jupyter Book: data, notebooks (skipped when unchanged), HTML")
     study_arguments(bk)
 
-    st = sub.add_parser("study", help="study files: list every key, or check one")
+    st = sub.add_parser("study", help="study files: list every key, check one, or write a starting one")
     ssub = st.add_subparsers(dest="study_command", required=True)
     ssub.add_parser("keys", help="every key a study file (or -p) may set, with its type and default")
     sc = ssub.add_parser("check", help="check a study file (and overrides); print it as the notebooks will read it")
     sc.add_argument("study")
     sc.add_argument("-p", "--parameter", nargs=2, action="append", default=[], metavar=("NAME", "VALUE"))
+    si = ssub.add_parser("init", help="write a starting study file from your data manifests, saying what it chose")
+    si.add_argument("--out", required=True, help="the study file to write (.yml)")
+    si.add_argument("--train", required=True, help="the SAE training set's data manifest (role sae_train)")
+    si.add_argument("--labelled", action="append", default=[], metavar="MANIFEST",
+                    help="a labelled set's manifest (repeatable; role: its file stem); default: the training "
+                         "set when it has a split column with train and test rows")
+    si.add_argument("--sources", default=None, help="the voicesae checkout (notebooks/); default: the current folder")
+    si.add_argument("--name", default=None, help="the study's name (default: the --out file's stem)")
+    si.add_argument("--force", action="store_true", help="replace an existing --out")
 
     args = ap.parse_args(argv)
     try:
@@ -147,6 +156,9 @@ def main(argv: list[str] | None = None) -> int:
             eval_data = load_embeddings(args.eval_data) if args.eval_data else None
             result = train_grid(load_embeddings(args.data), configs, train, out_dir=args.out, eval_data=eval_data,
                                 quiet=args.quiet)
+            for row in result.table:  # said even with --quiet: an unfinished model must not pass unnoticed
+                if not row["converged"]:
+                    print(f"warning: {row['name']} did not converge: {row['convergence']}", file=sys.stderr)
             print(result.out_dir / "results.csv")
         elif args.command == "data":
             return _data(args)
@@ -183,7 +195,12 @@ def main(argv: list[str] | None = None) -> int:
 
 def _study(args) -> int:
     from .report import checked, pipeline, study
-    if args.study_command == "keys":
+    if args.study_command == "init":
+        from .report import study_init
+        proposal = study_init.init(args.out, args.train, args.labelled, args.sources, args.name, args.force)
+        print("\n".join(proposal.notes))
+        print(f"wrote {args.out}; check it with: python -m voicesae_core study check {args.out}")
+    elif args.study_command == "keys":
         for k in study.keys():
             default = "required" if k.default is checked.REQUIRED else f"default {k.default!r}"
             print(f"{k.name}: {k.type} ({default}){': ' + k.doc if k.doc else ''}")

@@ -59,3 +59,11 @@ def test_compare_and_its_sentence():
     assert "0.7 points above" in text and "13 of 14 cells are within 5 points" in text and "+10.0 at latent 100, K 5" in text
     with pytest.raises(VoicesaeError, match="no cell in common"):
         paper_reference.compare(ours.rename(index={100: 700, 200: 800}), paper)
+
+
+def test_grids_without_a_shared_cell_get_a_sentence_not_an_error():
+    import pandas as pd
+    ours = pd.DataFrame([[90.0, 80.0]], index=pd.Index([64], name="latent_dim"), columns=["k4", "k8"])
+    text = paper_reference.compare_text(ours, paper_reference.grid("fig2", "precision"), "Fig. 2a (precision)")
+    assert text == ("**Fig. 2a (precision)**: this study's grid (latent 64; K 4, 8) shares no cell with the paper's "
+                    "(latent 100, 200, 300, 400, 500, 600; K 5, 10, 15, 20, 25, 30, 35): nothing to compare.")

@@ -68,7 +68,13 @@ def compare(ours: pd.DataFrame, paper: pd.DataFrame, close: float = 5.0) -> dict
 
 
 def compare_text(ours: pd.DataFrame, paper: pd.DataFrame, what: str) -> str:
-    """One sentence (Markdown) from ``compare``: computed, never written by hand."""
+    """One sentence (Markdown) from ``compare``: computed, never written by hand. When the two grids
+    share no cell (a study with other latent sizes or Ks), the sentence says so instead."""
+    if ours.sub(paper).stack().dropna().empty:
+        return (f"**{what}**: this study's grid (latent {', '.join(map(str, ours.index))}; K "
+                f"{', '.join(str(c)[1:] for c in ours.columns)}) shares no cell with the paper's (latent "
+                f"{', '.join(map(str, paper.index))}; K {', '.join(str(c)[1:] for c in paper.columns)}): "
+                "nothing to compare.")
     c = compare(ours, paper)
     dim, k, diff = c["largest"]
     return (f"**{what}, ours vs the paper** over the {c['cells']} cells both grids have: ours are on average "
