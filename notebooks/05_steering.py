@@ -51,7 +51,9 @@ tables, figures = Path(output_dir) / "tables", Path(output_dir) / "figures"
 sae = load_grid(Path(output_dir) / "grid", s.configs([s.single.latent_dim], [s.single.k]))[0]
 display(Markdown(convergence.warning([sae])))  # said beside the numbers of any SAE that did not converge
 PAPER = {"table3": ("5", "III"), "table4": ("6", "IV")}  # the paper's figure and table of each steering table
-numbers = {f: PAPER.get(s.features[f].paper.steering, (f"_{f}", f"_{f}")) for f in s.features}
+numbers = {f: PAPER.get(s.features[f].paper.steering) for f in s.features}  # None: not one of the paper's
+figure_name = {f: f"fig{n[0]}" if n else f"steering_delta_s_{f}" for f, n in numbers.items()}
+table_name = {f: f"table{n[1].lower()}" if n else f"steering_means_{f}" for f, n in numbers.items()}
 
 # %%
 results = {}
@@ -71,13 +73,14 @@ for feature, t in s.tasks().items():
 # %% tags=["remove-output"]
 glued = []
 for feature, (t, found, r) in results.items():
-    names, fig_no = s.features[feature].names, numbers[feature][0]
+    names, n = s.features[feature].names, numbers[feature]
     fig = plots.delta_s_histograms(r, names[0], names[1])
-    fig.suptitle(f"Fig. {fig_no} ({t.name}, latent {s.single.latent_dim}, K {s.single.k}, phi {found.phi}, "
+    fig.suptitle(f"{'Fig. ' + n[0] if n else 'Steering'} ({t.name}, latent {s.single.latent_dim}, K {s.single.k}, phi {found.phi}, "
                  f"a_phi {options.a_phi:g})",
                  fontsize=10, y=1.03)
-    plots.publish(fig, figures, f"fig{fig_no}_steering_{feature}", f"fig{fig_no}")
-    glued.append(f"fig{fig_no}")
+    plots.publish(fig, figures, f"{figure_name[feature]}_steering_{feature}" if n else figure_name[feature],
+                  figure_name[feature])
+    glued.append(figure_name[feature])
 
 # %% [markdown]
 # ```{glue:figure} fig5
@@ -103,17 +106,17 @@ for feature, (t, found, r) in results.items():
 # %% tags=["remove-output"]
 compared = {}
 for feature, (t, found, r) in results.items():
-    names, table_no, ref = s.features[feature].names, numbers[feature][1], s.features[feature].paper.steering
+    names, ref = s.features[feature].names, s.features[feature].paper.steering
     ours = steering.means_table(r, names[0], names[1])
     if ref is None:  # no published table for this feature: ours alone
-        write_csv(tables / f"table{table_no.lower()}_steering_{feature}.csv", ours.round(3))
+        write_csv(tables / f"{table_name[feature]}.csv", ours.round(3))
         continue
     paper = paper_reference.steering(ref)
     paper.index = ours.index  # same classes, in the same order (positive, negative)
     compared[feature] = both = pd.concat({"ours": ours, "paper": paper}, axis=1).round(3)
-    write_csv(tables / f"table{table_no.lower()}_steering_{feature}.csv", both)
-    glue(f"table{table_no.lower()}", both)
-    glued.append(f"table{table_no.lower()}")
+    write_csv(tables / f"{table_name[feature]}_steering_{feature}.csv", both)
+    glue(table_name[feature], both)
+    glued.append(table_name[feature])
 plots.glue_absent(["fig5", "fig6", "tableiii", "tableiv"], glued,
                   "no feature of this study names this figure or table of the paper (paper: {steering: ...})")
 

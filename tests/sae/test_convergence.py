@@ -18,7 +18,7 @@ def test_judge_by_hand():
     v = convergence.judge([1, 2], [0.9, 0.8], 2, 0.5)
     assert v.reasons == ["too few steps: 2 optimizer steps (fewer than 100)",
                          "still falling: FVU 0.900 -> 0.800 from the fourth to the last fifth of training",
-                         "many dead latents: 50 % (more than 20 %)"]
+                         "many dead latents: 50.0 % (more than 20 %)"]
     assert not convergence.judge([100, 200], [np.nan, 0.1], 200, 0.0).converged
     assert convergence.window(537) == 10 and convergence.window(3) == 1
 

@@ -65,7 +65,7 @@ def judge(steps: list[int] | np.ndarray, fvu: list[float] | np.ndarray, total_st
     elif total_steps >= MIN_STEPS:
         reasons.append("too short a training curve to judge")
     if dead_frac > DEAD:
-        reasons.append(f"many dead latents: {100 * dead_frac:.0f} % (more than {100 * DEAD:.0f} %)")
+        reasons.append(f"many dead latents: {100 * dead_frac:.1f} % (more than {100 * DEAD:.0f} %)")
     return Verdict(not reasons, reasons, final, drop)
 
 
