@@ -73,4 +73,8 @@ def test_a_run_killed_and_resumed_records_the_same_curve(data, tmp_path):
     assert proc.returncode == -signal.SIGKILL, "the run finished before it could be killed: make it longer"
     resumed = train_grid(x, [SAEConfig(24, 4)], TrainConfig(epochs=400, batch_size=100, checkpoint_every_steps=7),
                          out_dir=out, quiet=True).models[0].info["curve"]
-    assert resumed == whole
+    # the steps are the same; the FVUs to rounding: a window's squared error is a parallel sum whose
+    # last bit depends on the process's thread count (the weights themselves are bitwise equal,
+    # tests/sae/test_trainer.py), and the killed run was another process
+    assert resumed["step"] == whole["step"]
+    np.testing.assert_allclose(resumed["fvu"], whole["fvu"], rtol=1e-12, atol=0)
