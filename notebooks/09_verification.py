@@ -37,6 +37,7 @@ a_phi = 1.0  # the latent steering strength (the paper: 1)
 alpha = 1.0  # the mean-difference vector strength
 strengths = [0, 0.25, 0.5, 1, 2, 4, 8]  # a_phi and alpha values of the trade-off curve
 p_target = 0.05  # the prior of a target trial in minDCF (VoxSRC: 0.05)
+max_rows = 2000  # test rows with a speaker that make the trials (all pairs); a seeded sample when more (0: all)
 
 # %%
 from pathlib import Path
@@ -52,35 +53,44 @@ from voicesae_core.sae.trainer import load_grid
 
 s = load_study(study)
 options = s.chapter("verification", feature=feature, speaker_column=speaker_column, a_phi=a_phi, alpha=alpha,
-                    strengths=strengths, p_target=p_target)
+                    strengths=strengths, p_target=p_target, max_rows=max_rows)
 tables, figures = Path(output_dir) / "tables", Path(output_dir) / "figures"
 models = load_grid(Path(output_dir) / "grid", s.configs())
 display(Markdown(convergence.warning(models)))  # said beside the numbers of any SAE that did not converge
 t = s.task(options.feature)
 speakers_manifest = s.manifest_path(s.feature(options.feature).dataset)
-trials, trial_list = verification.trial_table(t.meta_test, options.speaker_column, where=str(speakers_manifest))
-speakers = t.meta_test[options.speaker_column]
-write_csv(tables / "verification_trials.csv", trial_list, index=False)
-print(f"{t.name} from {speakers_manifest}: {verification.trials_text(trials, speakers)} (tables/verification_trials.csv)")
+# Without speakers (no column, one speaker, no speaker twice) the chapter says so and its sections stay empty.
+missing = verification.unavailable(t.meta_test, options.speaker_column, where=str(speakers_manifest))
+if missing:
+    display(Markdown(f"**This study has no speaker verification:** {missing}."))
+    plots.glue_absent(["verification_grid", "verification_tradeoff"], [], missing)
+else:
+    trial_list = verification.trial_table(t.meta_test, options.speaker_column, max_rows=options.max_rows)
+    speakers = trial_list.speakers
+    write_csv(tables / "verification_trials.csv", trial_list.table, index=False)
+    print(f"{t.name} from {speakers_manifest}: "
+          f"{verification.trials_text(trial_list.trials, speakers, of=trial_list.named)} (tables/verification_trials.csv)")
 
 # %% [markdown]
 # ## Over the grid
 
 # %%
-cost = verification.steering_cost(models, t.x_train, t.y_train, t.x_test, t.y_test, speakers, options.a_phi,
-                                  options.alpha, options.p_target)
-write_csv(tables / "verification_grid.csv", cost)
-print(verification.baseline_text(cost, options.alpha))
-cost[["phi", "reconstructed_eer", "reconstructed_dprime", "steered_eer", "steered_min_dcf", "steered_dprime",
-      "steered_moved_pct"]].round(3)
+if not missing:
+    cost = verification.steering_cost(models, t.x_train, t.y_train, t.x_test, t.y_test, speakers, options.a_phi,
+                                      options.alpha, options.p_target)
+    write_csv(tables / "verification_grid.csv", cost)
+    print(verification.baseline_text(cost, options.alpha))
+    display(cost[["phi", "reconstructed_eer", "reconstructed_dprime", "steered_eer", "steered_min_dcf",
+                  "steered_dprime", "steered_moved_pct"]].round(3))
 
 # %% tags=["remove-output"]
-grids = {"d' of reconstructions": probe.as_grid(cost, "reconstructed_dprime", percent=False),
-         f"d' after steering phi (a_phi {options.a_phi:g})": probe.as_grid(cost, "steered_dprime", percent=False),
-         "EER after steering (%)": probe.as_grid(cost, "steered_eer", percent=False),
-         "rows moved by steering (%)": probe.as_grid(cost, "steered_moved_pct", percent=False)}
-plots.publish(plots.value_heatmaps(grids, fmts=[".2f", ".2f", ".2f", ".0f"]), figures, "verification_grid",
-              "verification_grid")
+if not missing:
+    grids = {"d' of reconstructions": probe.as_grid(cost, "reconstructed_dprime", percent=False),
+             f"d' after steering phi (a_phi {options.a_phi:g})": probe.as_grid(cost, "steered_dprime", percent=False),
+             "EER after steering (%)": probe.as_grid(cost, "steered_eer", percent=False),
+             "rows moved by steering (%)": probe.as_grid(cost, "steered_moved_pct", percent=False)}
+    plots.publish(plots.value_heatmaps(grids, fmts=[".2f", ".2f", ".2f", ".0f"]), figures, "verification_grid",
+                  "verification_grid")
 
 # %% [markdown]
 # ```{glue:figure} verification_grid
@@ -95,16 +105,18 @@ plots.publish(plots.value_heatmaps(grids, fmts=[".2f", ".2f", ".2f", ".0f"]), fi
 # ## The trade-off: language moved against identity kept
 
 # %%
-name = s.single_name()
-single = {m.cfg.name: m for m in models}[name]
-curve = verification.tradeoff(single, int(cost.loc[name, "phi"]), t.x_train, t.y_train, t.x_test, t.y_test,
-                              speakers, options.strengths, options.p_target)
-write_csv(tables / "verification_tradeoff.csv", curve, index=False)
-curve.round(3)
+if not missing:
+    name = s.single_name()
+    single = {m.cfg.name: m for m in models}[name]
+    curve = verification.tradeoff(single, int(cost.loc[name, "phi"]), t.x_train, t.y_train, t.x_test, t.y_test,
+                                  speakers, options.strengths, options.p_target)
+    write_csv(tables / "verification_tradeoff.csv", curve, index=False)
+    display(curve.round(3))
 
 # %% tags=["remove-output"]
-plots.publish(plots.tradeoff(curve, {"dprime": cost.raw_dprime.iloc[0], "eer": cost.raw_eer.iloc[0]}), figures,
-              "verification_tradeoff", "verification_tradeoff")
+if not missing:
+    plots.publish(plots.tradeoff(curve, {"dprime": cost.raw_dprime.iloc[0], "eer": cost.raw_eer.iloc[0]}), figures,
+                  "verification_tradeoff", "verification_tradeoff")
 
 # %% [markdown]
 # ```{glue:figure} verification_tradeoff
@@ -116,7 +128,7 @@ plots.publish(plots.tradeoff(curve, {"dprime": cost.raw_dprime.iloc[0], "eer": c
 # ```
 
 # %%
-display(Markdown(verification.summary_text(cost, curve, options.a_phi, name)))
+display(Markdown(f"Not measured: {missing}." if missing else verification.summary_text(cost, curve, options.a_phi, name)))
 
 # %% [markdown]
 # How to read it. On the synthetic default every speaker carries strong planted traits, so the

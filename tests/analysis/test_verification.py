@@ -95,13 +95,13 @@ def test_trial_table_lists_each_trial_by_id():
     import pandas as pd
     from voicesae_core.analysis.verification import trial_table
     meta = pd.DataFrame({"id": ["s1", "s2", "s3", "s4", "s5"], "speaker": ["a", "a", "", "b", "b"]})
-    t, table = trial_table(meta, "speaker")
+    t, table, _, _ = trial_table(meta, "speaker")
     assert table.columns.tolist() == ["id_a", "id_b", "target"]
     assert sorted(map(tuple, table.values.tolist())) == [("s1", "s2", 1), ("s1", "s4", 0), ("s1", "s5", 0),
                                                          ("s2", "s4", 0), ("s2", "s5", 0), ("s4", "s5", 1)]
     assert table["target"].tolist() == t.target.astype(int).tolist()
     # without an id column: the rows' positions
-    _, table = trial_table(meta.drop(columns="id").rename(columns={"speaker": "who"}), "who")
+    _, table, _, _ = trial_table(meta.drop(columns="id").rename(columns={"speaker": "who"}), "who")
     assert table[table.target == 1][["id_a", "id_b"]].values.tolist() == [[0, 1], [3, 4]]
 
 
@@ -109,8 +109,37 @@ def test_trial_table_names_the_file_and_the_missing_column():
     import pandas as pd
     from voicesae_core.analysis.verification import trial_table
     meta = pd.DataFrame({"id": ["s1", "s2"], "language": ["es", "en"]})
-    with pytest.raises(VoicesaeError, match=r"data/language\.json: no speaker column 'spk'.*\['id', 'language'\]"):
+    with pytest.raises(VoicesaeError, match=r"data/language\.json has no speaker column 'spk' \(columns: id, language\)"):
         trial_table(meta, "spk", where="data/language.json")
+
+
+def test_unavailable_says_why_verification_cannot_run():
+    import pandas as pd
+    from voicesae_core.analysis.verification import unavailable
+    meta = pd.DataFrame({"speaker": ["a", "a", "b", ""]})
+    assert unavailable(meta) == ""
+    assert "no speaker column 'who'" in unavailable(meta, "who", where="x.json")
+    # one speaker: no non-target trial; every speaker once: no target trial
+    assert "1 speaker(s), 1 with two or more" in unavailable(pd.DataFrame({"speaker": ["a", "a", None]}))
+    assert "3 speaker(s), 0 with two or more" in unavailable(pd.DataFrame({"speaker": ["a", "b", "c"]}))
+
+
+def test_trial_table_samples_rows_when_the_trials_would_be_too_many():
+    import numpy as np
+    import pandas as pd
+    from voicesae_core.analysis.verification import trial_table, trials_text
+    rng = np.random.default_rng(0)
+    meta = pd.DataFrame({"id": [f"s{i}" for i in range(500)], "speaker": rng.choice(list("abcdefghij"), 500)})
+    tl = trial_table(meta, "speaker", max_rows=60, seed=3)
+    assert tl.named == 500 and (tl.speakers != "").sum() == 60
+    assert len(tl.table) == 60 * 59 // 2
+    # the kept rows keep their own speaker; the same seed keeps the same rows
+    kept = tl.speakers != ""
+    assert (tl.speakers[kept] == meta.speaker.to_numpy()[kept]).all()
+    assert (trial_table(meta, "speaker", max_rows=60, seed=3).speakers == tl.speakers).all()
+    assert "from 60 test segments (a seeded sample of the 500 with a speaker)" in trials_text(tl.trials, tl.speakers,
+                                                                                              of=tl.named)
+    assert len(trial_table(meta, "speaker").table) == 500 * 499 // 2  # max_rows 0: all rows
 
 
 def test_trials_text_counts_trials_segments_and_speakers():

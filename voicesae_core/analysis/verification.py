@@ -19,7 +19,7 @@ the two variances, which keeps measuring how far apart they are (higher is bette
 reconstructions steered on the language latent phi (Eqs. 1-2) and the raw embeddings moved by a
 mean-difference steering vector (``steering.mean_difference``), each with how far the language
 moved (the share of test rows that delta_s puts on the other class's side). ``tradeoff`` traces
-both steerings over their strength. ``trial_table``, ``trials_text``, ``baseline_text`` and
+both steerings over their strength. ``unavailable``, ``trial_table``, ``trials_text``, ``baseline_text`` and
 ``summary_text`` turn these into the chapter's trial list and sentences.
 """
 from __future__ import annotations
@@ -57,6 +57,35 @@ class Verification(NamedTuple):
 def _speaker_values(speakers) -> np.ndarray:
     """Speakers as text, missing ones as '' (as ``trials`` reads them)."""
     return pd.Series(speakers).astype("string").fillna("").to_numpy(dtype=object)
+
+
+def unavailable(meta: pd.DataFrame, speaker_column: str = "speaker", where: str = "") -> str:
+    """Why verification cannot run on one split's rows, or '' when it can: it needs the speaker column,
+    a speaker with two segments (a target trial) and two speakers (a non-target trial). ``meta``: the
+    split's metadata; ``where``: what it was read from, named in the reason."""
+    source = where or "the metadata"
+    if speaker_column not in meta.columns:
+        return (f"{source} has no speaker column {speaker_column!r} (columns: {', '.join(map(str, meta.columns))}); "
+                "set chapters.verification.speaker_column to the column that names each row's speaker")
+    s = pd.Series(_speaker_values(meta[speaker_column]))
+    counts = s[s != ""].value_counts()
+    if len(counts) < 2 or counts.max() < 2:
+        return (f"{source}: the test rows' {speaker_column!r} has {len(counts)} speaker(s), {int((counts >= 2).sum())} "
+                "with two or more segments; verification needs at least two speakers and one with two segments")
+    return ""
+
+
+def sample_speakers(speakers, max_rows: int, seed: int = 0) -> np.ndarray:
+    """``speakers`` (n,) as text with all but a seeded sample of ``max_rows`` of the rows that have a
+    speaker set to '' (left out of the trials, whose number grows as the square of the rows); all of
+    them when there are at most ``max_rows``, or ``max_rows`` is 0."""
+    s = _speaker_values(speakers).copy()
+    named = np.flatnonzero(s != "")
+    if max_rows and len(named) > max_rows:
+        keep = np.random.default_rng(seed).choice(named, max_rows, replace=False)
+        drop = np.setdiff1d(named, keep)
+        s[drop] = ""
+    return s
 
 
 def trials(speakers) -> Trials:
@@ -222,28 +251,45 @@ def tradeoff(sae: SparseAutoencoder, phi: int, x_train, y_train, x_test, y_test,
 
 # ------------------------------------------------------------------------------- the chapter's tables and text
 
-def trial_table(meta: pd.DataFrame, speaker_column: str = "speaker", where: str = "") -> tuple[Trials, pd.DataFrame]:
-    """The trial list of one split's rows (``trials`` of ``meta[speaker_column]``) and the same as a
-    table, one row per trial (n_trials rows): ``id_a``, ``id_b`` (the rows' ``id``, or their position in ``meta``
-    when it has no id column) and ``target`` (1: same speaker, 0: not).
+class TrialList(NamedTuple):
+    trials: Trials
+    """The trials (pairs of row positions in the split)."""
+    table: pd.DataFrame
+    """One row per trial: ``id_a``, ``id_b`` (the rows' ``id``, or their position when there is no id
+    column) and ``target`` (1: same speaker, 0: not)."""
+    speakers: np.ndarray
+    """(n,) the speaker of each row of the split as used: '' for rows left out (none, or not sampled)."""
+    named: int
+    """Rows of the split with a speaker, before sampling."""
+
+
+def trial_table(meta: pd.DataFrame, speaker_column: str = "speaker", where: str = "",
+                max_rows: int = 0, seed: int = 0) -> TrialList:
+    """The trial list of one split's rows: every pair of the rows with a speaker, or of a seeded sample
+    of ``max_rows`` of them when there are more (0: all; the trials grow as the square of the rows).
 
     ``meta``: the split's metadata, one row per embedding (e.g. ``Task.meta_test``); ``where``: what
-    it was read from (a manifest or metadata file), named in the error when the column is absent.
+    it was read from (a manifest or metadata file), named in the error when verification cannot run
+    (see ``unavailable``).
     """
-    if speaker_column not in meta.columns:
-        raise VoicesaeError(f"{where or 'the metadata'}: no speaker column {speaker_column!r}, which the verification "
-                            f"trials need (columns present: {list(meta.columns)})")
-    t = trials(meta[speaker_column])
+    reason = unavailable(meta, speaker_column, where)
+    if reason:
+        raise VoicesaeError(reason)
+    speakers = sample_speakers(meta[speaker_column], max_rows, seed)
+    t = trials(speakers)
     ids = meta["id"].to_numpy() if "id" in meta.columns else np.arange(len(meta))
-    return t, pd.DataFrame({"id_a": ids[t.a], "id_b": ids[t.b], "target": t.target.astype(int)})
+    table = pd.DataFrame({"id_a": ids[t.a], "id_b": ids[t.b], "target": t.target.astype(int)})
+    return TrialList(t, table, speakers, int((_speaker_values(meta[speaker_column]) != "").sum()))
 
 
-def trials_text(t: Trials, speakers, split: str = "test") -> str:
+def trials_text(t: Trials, speakers, split: str = "test", of: int = 0) -> str:
     """'1,225 trials from 50 test segments of 10 speakers: 225 target, 1,000 non-target'. ``speakers`` (n,):
-    one per row of the split (``t`` is ``trials(speakers)``; rows without a speaker are not counted)."""
+    one per row of the split (``t`` is ``trials(speakers)``; rows without a speaker are not counted);
+    ``of``: the rows with a speaker before ``sample_speakers`` (said when more than were used)."""
     s = _speaker_values(speakers)
     named = s[s != ""]
-    return (f"{len(t.target):,} trials from {len(named)} {split} segments of {len(set(named))} speakers: "
+    sampled = f" (a seeded sample of the {of:,} with a speaker)" if of > len(named) else ""
+    return (f"{len(t.target):,} trials from {len(named):,} {split} segments{sampled} of {len(set(named)):,} speakers: "
             f"{int(t.target.sum()):,} target, {int((~t.target).sum()):,} non-target")
 
 

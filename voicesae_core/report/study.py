@@ -210,6 +210,9 @@ class Verification:
     """a_phi and alpha values of the trade-off curve."""
     p_target: float = 0.05
     """The prior of a target trial in minDCF."""
+    max_rows: int = 2000
+    """Test rows with a speaker that make the trials (every pair: 2,000 rows are 2 M trials); a seeded
+    sample when there are more (0: all)."""
 
 
 @dataclass
