@@ -72,9 +72,11 @@ def test_features_follow_the_binary_rule_and_skips_say_why(tmp_path):
 def test_the_grid_suits_a_tiny_and_a_larger_set():
     grid, single, training, lines = study_init.grid_rule(240, 32)
     assert grid["latent_dims"] == [32, 64, 96] and grid["ks"] == [4, 8, 16]
-    assert single == {"latent_dim": 64, "k": 8} and training == {"steps": 2000, "batch_size": 4096}
+    assert single == {"latent_dim": 64, "k": 8} and training == {"steps": 5000, "batch_size": 4096}
     assert lines[0].startswith("grid: latent 32, 64, 96 (1-3x the 32-d embedding), K 4, 8, 16")
-    assert "2000 optimizer steps" in lines[2] and "batch 30 (capped at n/8): 250 epochs" in lines[2]
+    assert "5000 optimizer steps (n < 2,000: a small set" in lines[2] and "batch 30 (capped at n/8): 625 epochs" in lines[2]
+    _, _, training, lines = study_init.grid_rule(20_000, 192)
+    assert training["steps"] == 2000 and "(n < 50,000: a small set" in lines[2]
     grid, single, _, lines = study_init.grid_rule(240, 192)  # 3 x 192 > 240 / 2: the 1:2:3 ratios up to 120
     assert grid["latent_dims"] == [40, 80, 120] and grid["ks"] == [4, 8, 16] and "n/2 = 120" in lines[0]
     grid, single, _, _ = study_init.grid_rule(40, 8)  # cap 20: 7, 13, 20; K below 7
@@ -95,7 +97,7 @@ def test_the_written_study_loads_and_its_tasks_build(tmp_path, monkeypatch):
     assert s.resolve(s.sources) == REPO and list(s.features) == ["language", "is_music", "accent", "region"]
     assert all(f.dataset == "lang" for f in s.features.values())
     assert s.single_name() == "L64_k8_topk_s0" and s.chapters.splitting.k == 8
-    assert s.training.plan(300) == (223, 37)
+    assert s.training.plan(300) == (556, 37)  # 5,000 steps at batch 300 // 8 = 37: 556 epochs
     tasks = s.tasks()  # every proposed feature is a task with both classes in both splits
     assert tasks["language"].y_train.any() and not tasks["is_music"].y_test.all()
     assert s.stability_configs([]) == [[64, 8], [32, 4], [96, 8]]

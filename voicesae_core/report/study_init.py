@@ -27,8 +27,8 @@ one line saying what was chosen and why (``Proposal.notes``). The rules:
   latent size at the middle K, which is in the grid; ``chapters.splitting.k`` is set to that K (and
   ``chapters.splitting.group_column`` to another label of the first feature's set when it has no
   ``gender`` column).
-* **Training.** 2,000 optimizer steps when n < 50,000 (small sets need many epochs), else the
-  paper's 538; batch 4,096 (the study caps it at n/8).
+* **Training.** 5,000 optimizer steps when n < 2,000, 2,000 when n < 50,000 (small sets need many
+  epochs: on a few hundred rows 2,000 steps left the loss still falling), else the paper's 538; batch 4,096 (the study caps it at n/8).
 * **Sources**: ``--sources``, else the current folder when it has notebooks/; **name**: ``--name``,
   else the study file's stem. Paths are written relative to the study file.
 
@@ -56,8 +56,9 @@ FLAGS = (("1", "0"), ("True", "False"), ("true", "false"))
 KS = (4, 8, 16)
 """The K values proposed (those below the smallest latent size)."""
 SMALL_SET, TINY_SET = 50_000, 2_000
-"""Training rows below which the steps are raised, and below which latent sizes are capped at n/2."""
-STEPS_SMALL, STEPS_PAPER, BATCH = 2000, 538, 4096
+"""Training rows below which the steps are raised, and below which latent sizes are capped at n/2
+(and the steps raised again)."""
+STEPS_TINY, STEPS_SMALL, STEPS_PAPER, BATCH = 5000, 2000, 538, 4096
 
 
 @dataclass
@@ -146,13 +147,14 @@ def grid_rule(n: int, d: int) -> tuple[dict, dict, dict, list[str]]:
     sizes = sorted({max(1, s) for s in sizes})
     ks = [k for k in KS if k < sizes[0]] or [max(1, sizes[0] // 2)]
     single = {"latent_dim": sizes[len(sizes) // 2], "k": ks[len(ks) // 2]}
-    steps = STEPS_SMALL if n < SMALL_SET else STEPS_PAPER
+    steps = STEPS_TINY if n < TINY_SET else STEPS_SMALL if n < SMALL_SET else STEPS_PAPER
     epochs, batch = Training(steps, BATCH).plan(n)
     lines = [f"grid: latent {', '.join(map(str, sizes))} ({why}), K {', '.join(map(str, ks))} (those of "
              f"{', '.join(map(str, KS))} below the smallest latent size)",
              f"single model: latent {single['latent_dim']}, K {single['k']} (the middle of each)",
              f"training: {steps} optimizer steps "
-             + ("(n < 50,000: a small set needs many epochs)" if n < SMALL_SET else "(the paper's budget)")
+             + (f"(n < {TINY_SET:,}" if n < TINY_SET else f"(n < {SMALL_SET:,}" if n < SMALL_SET else "")
+             + (": a small set needs many epochs)" if n < SMALL_SET else "(the paper's budget)")
              + f" at batch {batch}" + (" (capped at n/8)" if batch < BATCH else "")
              + f": {epochs} epochs of the {n:,} rows"]
     return ({"latent_dims": sizes, "ks": ks, "activation": "topk", "seeds": [0]}, single,
