@@ -73,3 +73,13 @@ def test_heatmaps_write_the_intervals_under_our_values():
     first = fig.axes[0].texts[0].get_text()
     assert first == f"{ours.iloc[0, 0]:.1f}\n[{ours.iloc[0, 0] - 3:.0f}, {ours.iloc[0, 0] + 2:.0f}]"
     assert all("[" not in t.get_text() for t in fig.axes[1].texts)  # the paper's panel: values only
+
+
+def test_glue_absent_glues_the_reason_under_each_name_the_chapter_did_not_glue():
+    from unittest import mock
+    from voicesae_core.report import plots
+    with mock.patch("IPython.display.display") as display:  # myst_nb's glue displays a tagged output
+        assert plots.glue_absent(["fig2a", "fig2b", "fig3a"], ["fig2b"], "no such feature") is None
+    names = [c.kwargs["metadata"]["scrapbook"]["name"] for c in display.call_args_list]
+    assert names == ["fig2a", "fig3a"]
+    assert "no such feature" in display.call_args_list[0].args[0]["application/papermill.record/text/plain"]

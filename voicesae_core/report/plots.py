@@ -44,15 +44,15 @@ def publish(fig, out_dir: str | Path, name: str, glue_name: str | None = None) -
     return paths
 
 
-def glue_absent(names, glued, why: str) -> list[str]:
+def glue_absent(names, glued, why: str) -> None:
     """In a notebook: for every glue name of ``names`` that the chapter did not glue (``glued``), glue
     a one-cell table saying ``why``, so the book's figure directives (written for the paper's study)
-    show the reason instead of breaking the build. Returns the names filled in."""
+    show the reason instead of breaking the build. (Returns nothing, so a cell ending with it
+    prints nothing.)"""
     from myst_nb import glue
-    absent = [n for n in names if n not in set(glued)]
-    for name in absent:
-        glue(name, pd.DataFrame({"not in this study": [why]}), display=False)
-    return absent
+    for name in names:
+        if name not in set(glued):
+            glue(name, pd.DataFrame({"not in this study": [why]}), display=False)
 
 
 def grid_heatmaps(ours: pd.DataFrame, paper: pd.DataFrame | None, title: str, degenerate: pd.DataFrame | None = None,
