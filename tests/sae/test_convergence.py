@@ -18,7 +18,7 @@ def test_judge_by_hand():
     v = convergence.judge([1, 2], [0.9, 0.8], 2, 0.5)
     assert v.reasons == ["too few steps: 2 optimizer steps (fewer than 100)",
                          "still falling: FVU 0.900 -> 0.800 from the fourth to the last fifth of training",
-                         "many dead latents: 50.0 % (more than 20 %)"]
+                         "many dead latents: 50.0 % fired on no sample of the last epoch (more than 20 %)"]
     assert not convergence.judge([100, 200], [np.nan, 0.1], 200, 0.0).converged
     assert convergence.window(537) == 10 and convergence.window(3) == 1
 
@@ -40,6 +40,20 @@ def test_the_trainer_records_a_curve_per_model_and_judges_it(data, tmp_path):
     assert loaded.info["curve"] == long.models[0].info["curve"] and convergence.warning([loaded]) == ""
     assert convergence.warning(short.models).startswith("**Warning: 1 of 1 SAEs used here did not converge**")
     assert "`L32_k4_topk_s0`: too few steps" in convergence.warning(short.models)
+
+
+def test_dead_latents_are_judged_over_an_epoch_not_over_the_auxk_window(data):
+    """On 150 rows at batch 16 the AuxK window (a tenth of an epoch) is one batch, so a latent that
+    fires on a few rows looks dead there; the verdict counts only latents silent for a whole epoch,
+    which agrees with their density on the training data."""
+    x = data[:150]
+    r = train_grid(x, [SAEConfig(60, 4), SAEConfig(600, 4, aux_coef=0)], TrainConfig(epochs=100, batch_size=16),
+                   quiet=True)
+    alive, dead = r.table
+    assert alive["dead_frac_train"] > 0.2 and alive["dead_frac_epoch"] == 0 and alive["dead_frac"] == 0
+    assert alive["converged"], alive["convergence"]
+    assert dead["dead_frac_epoch"] > 0.2 and abs(dead["dead_frac_epoch"] - dead["dead_frac"]) < 0.05
+    assert "many dead latents" in dead["convergence"] and not dead["converged"]
 
 
 KILLED_RUN = """

@@ -8,7 +8,9 @@ optimizer steps (about ``CURVE_POINTS`` windows per run, so a curve means the sa
   at batch 4096 is 2 steps on 238 rows) -- nothing was learnt that one should report;
 * **still falling**: the mean FVU of the last fifth of the curve is more than ``FALLING`` (5 %, relative)
   below the mean of the fifth before it -- more training would have changed the model;
-* **many dead latents**: more than ``DEAD`` of the latents did not fire on the last samples seen.
+* **many dead latents**: more than ``DEAD`` of the latents fired on none of the samples of the last
+  epoch (the trainer's ``dead_frac_epoch``; AuxK's shorter window, ``dead_frac_train``, is a tenth of
+  an epoch, which on a small set is one batch and would count a rare latent as dead).
 
 A model with any of these is *not converged*; every chapter that shows its numbers says so beside
 them (``warning``), and ``train-grid`` prints it.
@@ -47,7 +49,7 @@ def window(total_steps: int, points: int = CURVE_POINTS) -> int:
 def judge(steps: list[int] | np.ndarray, fvu: list[float] | np.ndarray, total_steps: int,
           dead_frac: float) -> Verdict:
     """The verdict on one model from its curve (``steps`` (P,) at each window's end, ``fvu`` (P,)),
-    its run's optimizer steps and its share of dead latents (see the module doc)."""
+    its run's optimizer steps and its share of dead latents over the last epoch (see the module doc)."""
     fvu = np.asarray(fvu, dtype=float)
     reasons = []
     if total_steps < MIN_STEPS:
@@ -65,7 +67,8 @@ def judge(steps: list[int] | np.ndarray, fvu: list[float] | np.ndarray, total_st
     elif total_steps >= MIN_STEPS:
         reasons.append("too short a training curve to judge")
     if dead_frac > DEAD:
-        reasons.append(f"many dead latents: {100 * dead_frac:.1f} % (more than {100 * DEAD:.0f} %)")
+        reasons.append(f"many dead latents: {100 * dead_frac:.1f} % fired on no sample of the last epoch "
+                       f"(more than {100 * DEAD:.0f} %)")
     return Verdict(not reasons, reasons, final, drop)
 
 

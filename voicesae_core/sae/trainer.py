@@ -393,14 +393,18 @@ def train_grid(data, configs: list[SAEConfig], train: TrainConfig = TrainConfig(
         sae.fold_input_scale(mem.scale)
         sae.eval()
         dead_frac = float(mem.dead().float().mean())
-        verdict = convergence.judge([a for a, _ in mem.curve], [b for _, b in mem.curve], total_steps, dead_frac)
+        # The verdict's dead latents: none fired over a whole epoch. The AuxK window (dead_frac_train,
+        # a tenth of an epoch) is too short to judge by on small data: at batch 18 it is one batch.
+        dead_epoch = float((mem.since_fired >= n).float().mean())
+        verdict = convergence.judge([a for a, _ in mem.curve], [b for _, b in mem.curve], total_steps, dead_epoch)
         sae.info = {"train_data_sha256": data_hash, "train_rows": n, "input_scale_folded": mem.scale,
-                    "dead_frac_train": dead_frac, "train": train.to_dict(), "train_steps": total_steps,
+                    "dead_frac_train": dead_frac, "dead_frac_epoch": dead_epoch, "train": train.to_dict(),
+                    "train_steps": total_steps,
                     "curve": {"step": [a for a, _ in mem.curve], "fvu": [b for _, b in mem.curve]},
                     "convergence": verdict._asdict()}
         metrics = evaluate(sae, x_eval, train.eval_batch_size)
         row = {"name": mem.cfg.name, **{k: v for k, v in mem.cfg.to_dict().items() if k != "d_in"},
-               **metrics.summary(), "dead_frac_train": dead_frac,
+               **metrics.summary(), "dead_frac_train": dead_frac, "dead_frac_epoch": dead_epoch,
                "eval_set": "eval_data" if eval_data is not None else "training data",
                "train_steps": total_steps, "converged": verdict.converged, "convergence": "; ".join(verdict.reasons)}
         sae.info["metrics"] = {k: row[k] for k in metrics.summary()}
