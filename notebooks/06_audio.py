@@ -77,7 +77,7 @@ work = Path(output_dir) / "audio"
 tables, figures = Path(output_dir) / "tables", Path(output_dir) / "figures"
 
 # %% [markdown]
-# ## 1. The demo corpus and its segments
+# ## 1. The recordings and their segments
 
 # %%
 if options.recordings_manifest:
@@ -103,7 +103,7 @@ plots.publish(fig, figures, "audio_segmentation", "audio_segmentation")
 # ```{glue:figure} audio_segmentation
 # :name: fig-audio-segmentation
 #
-# One recording of the demo corpus: SoX's silence rule (a 10 ms frame is sound when its peak
+# The first recording: SoX's silence rule (a 10 ms frame is sound when its peak
 # reaches 1 % of full scale; silences under 0.5 s are bridged) finds the non-silent stretches,
 # and each stretch of at least 4 s is cut into equal segments of 4-8 s.
 # ```
@@ -151,8 +151,9 @@ for model, ds in datasets.items():
     sae = grid.models[[c.name for c in configs].index(analysed)]
     display(Markdown(convergence.warning([sae])))
     tasks, skipped = labels.feature_tasks(ds, s.features)
-    for feature, why in skipped.items():
-        print(f"{model}: feature {feature!r} skipped: {why}")
+    if skipped:  # a label of the study that these recordings cannot give (absent, or not in both splits)
+        display(Markdown("\n".join(f"- **{model}: feature `{feature}` not analysed:** {why}"
+                                   for feature, why in skipped.items())))
     rows += [{"model": model, **steering.identify_and_steer(sae, t)} for t in tasks.values()]
 summary = pd.DataFrame(rows, columns=["model", *steering.IDENTIFY_STEER_COLUMNS]).set_index(["model", "label"])
 write_csv(tables / "audio_identification_steering.csv", summary)
@@ -162,9 +163,19 @@ summary
 display(Markdown(steering.identify_and_steer_text(summary)))
 
 # %% [markdown]
-# ## What synthetic speech can and cannot show
-# This chapter shows that the path from audio to SAE latents works: real audio files, decoded,
-# resampled and segmented like the paper's, embedded by NeMo's TitaNet code and by a pretrained
+# ## What this chapter can and cannot show
+
+# %% tags=["remove-input"]
+if options.recordings_manifest:
+    display(Markdown(
+        f"These are your recordings (`{options.recordings_manifest}`, {seg.segments} segments), so what the "
+        "latents separate is about them, with the caveats of their size: with tens of test segments, one segment "
+        "moves a percentage by several points, and the SAE grid above is this chapter's own small grid, not the "
+        "study's. The demo corpus's caveats (synthetic voices, a random-weight TitaNet) apply only when it is used."))
+
+# %% [markdown]
+# On the demo corpus (the default), this chapter shows that the path from audio to SAE latents
+# works: real audio files, decoded, resampled and segmented like the paper's, embedded by NeMo's TitaNet code and by a pretrained
 # speaker encoder, then analysed with the same functions as the paper's figures. It cannot show
 # what the paper found about real callers. espeak-ng's voices are formant synthesis: a "female"
 # voice is a variant setting and a pitch range, each language has two or three voices, and a

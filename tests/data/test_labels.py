@@ -1,4 +1,7 @@
 """Binary label tasks from a manifest: classes, splits, and clear errors."""
+import copy
+import re
+
 import numpy as np
 import pytest
 
@@ -60,6 +63,11 @@ def test_feature_tasks_builds_the_features_the_dataset_has_and_lists_the_rest(qu
     np.testing.assert_array_equal(tasks["language"].x_train, ours.x_train)
 
 
-def test_feature_tasks_names_a_present_column_that_cannot_make_the_task(quick):
-    with pytest.raises(VoicesaeError, match=r"language\.metadata\.csv: column 'is_music' has no row with value '1'"):
-        labels.feature_tasks(quick["language"], _features())  # the language set has no music
+def test_feature_tasks_skips_a_present_column_that_cannot_make_the_task_naming_file_and_column(quick):
+    tasks, skipped = labels.feature_tasks(quick["language"], _features())  # the language set has no music
+    assert list(tasks) == ["language"]
+    assert re.search(r"language\.metadata\.csv: column 'is_music' has no row with value '1'", skipped["music"])
+    lang = copy.deepcopy(quick["language"])  # the fixture is shared
+    lang.metadata.loc[lang.metadata["split"] == "test", "language"] = "en"  # no Spanish left to test on
+    tasks, skipped = labels.feature_tasks(lang, _features())
+    assert tasks == {} and "the test split has no positive rows" in skipped["language"]

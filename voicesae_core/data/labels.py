@@ -80,14 +80,18 @@ def group_counts(ds: Dataset, columns: list[str]) -> pd.DataFrame:
 
 def feature_tasks(ds, features: dict) -> tuple[dict, dict[str, str]]:
     """The features (a study's registry: {name: an object with ``column``, ``positive``, ``negative``
-    and ``label``}) that the dataset ``ds`` can give, as tasks on it (``task``). A feature whose
-    column the metadata lacks is skipped: returns ({name: Task}, {name: why it was skipped}). A column
-    that is present but cannot make the task (a value absent, a split without both classes) is an
-    error naming the file and the column."""
+    and ``label``}) that the dataset ``ds`` can give, as tasks on it (``task``). A feature it cannot
+    give is skipped, with the reason (a column absent; a value absent or a split without both
+    classes, naming the file and the column): returns ({name: Task}, {name: why it was skipped}).
+    For a set other than the study's own (chapter 6's recordings), where a label may not survive
+    segmentation in both splits."""
     tasks, skipped = {}, {}
     for name, f in features.items():
         if f.column not in ds.metadata.columns:
             skipped[name] = f"the metadata has no column {f.column!r}"
             continue
-        tasks[name] = task(ds, f.column, f.positive, f.negative or None, name=f.label)
+        try:
+            tasks[name] = task(ds, f.column, f.positive, f.negative or None, name=f.label)
+        except VoicesaeError as e:
+            skipped[name] = str(e)
     return tasks, skipped
