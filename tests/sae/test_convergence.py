@@ -20,6 +20,10 @@ def test_judge_by_hand():
                          "still falling: FVU 0.900 -> 0.800 from the fourth to the last fifth of training",
                          "many dead latents: 50.0 % fired on no sample of the last epoch (more than 20 %)"]
     assert not convergence.judge([100, 200], [np.nan, 0.1], 200, 0.0).converged
+    # near FVU 0 a 20 % relative drop of 0.002 is not "still falling"; the same drop from 0.9 is
+    near_zero = np.r_[np.full(40, 0.010), np.full(10, 0.008)]
+    assert convergence.judge(np.arange(1, 51) * 10, near_zero, 500, 0.0).converged
+    assert not convergence.judge(np.arange(1, 51) * 10, near_zero * 90, 500, 0.0).converged
     assert convergence.window(537) == 10 and convergence.window(3) == 1
 
 

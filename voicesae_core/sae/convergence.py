@@ -7,7 +7,9 @@ optimizer steps (about ``CURVE_POINTS`` windows per run, so a curve means the sa
 * **too few steps**: fewer than ``MIN_STEPS`` optimizer steps in the whole run (a budget of 2 epochs
   at batch 4096 is 2 steps on 238 rows) -- nothing was learnt that one should report;
 * **still falling**: the mean FVU of the last fifth of the curve is more than ``FALLING`` (5 %, relative)
-  below the mean of the fifth before it -- more training would have changed the model;
+  and more than ``FALLING_ABS`` (0.005) below the mean of the fifth before it -- more training would
+  have changed the model (the absolute floor because near FVU 0, e.g. a latent size at or above the
+  number of rows, a relative drop keeps going while the reconstruction no longer changes materially);
 * **many dead latents**: more than ``DEAD`` of the latents fired on none of the samples of the last
   epoch (the trainer's ``dead_frac_epoch``; AuxK's shorter window, ``dead_frac_train``, is a tenth of
   an epoch, which on a small set is one batch and would count a rare latent as dead).
@@ -26,7 +28,9 @@ CURVE_POINTS = 50
 MIN_STEPS = 100
 """Fewer optimizer steps than this: not converged, whatever the curve says."""
 FALLING = 0.05
-"""Relative drop of the curve's last fifth below the fifth before it that counts as still falling."""
+"""Relative drop of the curve's last fifth below the fifth before it that counts as still falling ..."""
+FALLING_ABS = 0.005
+"""... when the FVU also dropped by more than this (a half per cent of the variance)."""
 DEAD = 0.2
 """Share of dead latents above which a model is flagged."""
 
@@ -62,7 +66,7 @@ def judge(steps: list[int] | np.ndarray, fvu: list[float] | np.ndarray, total_st
     if len(fvu) >= 2 * fifth and len(fvu) >= 2:
         before = float(fvu[-2 * fifth:-fifth].mean())
         drop = (before - final) / before if before > 0 else 0.0
-        if drop > FALLING:
+        if drop > FALLING and before - final > FALLING_ABS:
             reasons.append(f"still falling: FVU {before:.3f} -> {final:.3f} from the fourth to the last fifth of training")
     elif total_steps >= MIN_STEPS:
         reasons.append("too short a training curve to judge")
