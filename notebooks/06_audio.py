@@ -32,7 +32,7 @@
 # `recordings_manifest` to run it on your own audio (a NeMo manifest of recordings with a `split`
 # field and the columns of the study's features, e.g. `language` and `is_music`; a feature whose
 # column is absent is skipped) and `models` to your `.nemo` file. Its grid (`latent_dims`, `ks`,
-# `epochs`) is its own: the paper's grid does not reach this small corpus.
+# `steps`) is its own: the paper's grid does not reach this small corpus.
 
 # %% tags=["parameters"]
 study = "studies/paper-full.yml"  # the study file; this chapter reads its chapters.audio, features, seeds and device
@@ -46,7 +46,8 @@ latent_dims = [32, 64]  # latent sizes of the corpus SAE grid
 ks = [4, 8]  # K values of that grid
 latent_dim = 64  # the SAE of that grid whose latents are analysed (and catalogued in chapter 11)
 k = 8  # and its K
-epochs = 200  # epochs (batch 64) on the few hundred segments
+steps = 5000  # optimizer steps of each SAE of that grid
+batch_size = 64  # segments per step, at most (capped at an eighth of the training segments)
 
 # %%
 from pathlib import Path
@@ -60,7 +61,7 @@ from voicesae_core.data import labels
 from voicesae_core.errors import VoicesaeError
 from voicesae_core.files import write_csv
 from voicesae_core.report import plots
-from voicesae_core.report.study import load as load_study
+from voicesae_core.report.study import Training, load as load_study
 from voicesae_core.sae import convergence
 from voicesae_core.sae.config import TrainConfig, expand_grid
 from voicesae_core.sae.trainer import train_grid
@@ -68,7 +69,8 @@ from voicesae_core.sae.trainer import train_grid
 s = load_study(study)
 options = s.chapter("audio", recordings_manifest=recordings_manifest, demo_profile=demo_profile,
                     segment_method=segment_method, models=models, normalization=normalization,
-                    latent_dims=latent_dims, ks=ks, latent_dim=latent_dim, k=k, epochs=epochs)
+                    latent_dims=latent_dims, ks=ks, latent_dim=latent_dim, k=k, steps=steps,
+                    batch_size=batch_size)
 seed = s.grid.seeds[0]
 if options.latent_dim not in options.latent_dims or options.k not in options.ks:
     raise VoicesaeError(f"{s.path}: chapters.audio: latent_dim {options.latent_dim}, k {options.k} is not in its grid "
@@ -143,9 +145,10 @@ runs
 # %%
 configs = expand_grid(options.latent_dims, options.ks, ["topk"], [seed])
 analysed = expand_grid([options.latent_dim], [options.k], ["topk"], [seed])[0].name
-training = TrainConfig(epochs=options.epochs, batch_size=64, data_seed=seed, device=s.device)
 rows = []
 for model, ds in datasets.items():
+    epochs, batch = Training(options.steps, options.batch_size).plan(len(ds.split("train").embeddings))
+    training = TrainConfig(epochs=epochs, batch_size=batch, data_seed=seed, device=s.device)
     grid = train_grid(ds.split("train").embeddings, configs, training, quiet=True,
                       out_dir=work / "grid" / extract.model_folder(model))  # chapter 11 catalogues it
     sae = grid.models[[c.name for c in configs].index(analysed)]

@@ -272,7 +272,7 @@ def test_each_notebook_declares_the_study_and_its_chapters_options_with_the_stud
 def test_an_unknown_or_mistyped_parameter_stops_the_run_before_anything_executes(tmp_path):
     import subprocess
     import sys
-    for args, named in ((["-p", "no_such_key", "1"], "no_such_key"), (["-p", "epochz", "5"], "did you mean epochs"),
+    for args, named in ((["-p", "no_such_key", "1"], "no_such_key"), (["-p", "stepz", "5"], "did you mean steps"),
                         (["-p", "ks", '["five"]'], "grid.ks[0]: expected an integer"),
                         (["--only", "03_identificaton"], "no chapter '03_identificaton'")):
         out = tmp_path / "out"

@@ -177,8 +177,11 @@ class Audio:
     """The SAE of that grid whose latents are analysed (and catalogued in chapter 11) ..."""
     k: int = 8
     """... and its K."""
-    epochs: int = 200
-    """Epochs (batch 64) on the few hundred segments of a corpus."""
+    steps: int = 5000
+    """Optimizer steps of each SAE of that grid (whole epochs, as many as the steps need; on a corpus
+    of a few hundred segments, fewer steps left the loss still falling)."""
+    batch_size: int = 64
+    """Segments per step, at most (capped at an eighth of the training segments, as in ``training``)."""
 
 
 @dataclass
