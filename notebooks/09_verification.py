@@ -128,7 +128,8 @@ if not missing:
 # ```
 
 # %%
-display(Markdown(f"Not measured: {missing}." if missing else verification.summary_text(cost, curve, options.a_phi, name)))
+display(Markdown(f"Not measured: {missing}." if missing else verification.summary_text(cost, curve, options.a_phi, name,
+                                                                                 feature=t.name)))
 
 # %% [markdown]
 # How to read it. On the synthetic default every speaker carries strong planted traits, so the

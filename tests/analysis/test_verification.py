@@ -184,7 +184,7 @@ def test_summary_text_by_hand():
     assert grid == (
         "Raw test embeddings: EER 0.00 %, d' 8.00 on 1,200 target and 3,400 non-target trials. Reconstructions lose "
         "some separation (d' 4.00-6.00 over the grid, EER up to 2.50 %). Steering the language latent with a_phi 1 "
-        "moves 70-100 % of test rows to the other language and leaves d' 2.00 (L1_k1) to 2.50 (L2_k2), EER up to "
+        "moves 70-100 % of test rows to the other class and leaves d' 2.00 (L1_k1) to 2.50 (L2_k2), EER up to "
         "5.00 %. In the single model (L2_k2), 95 % or more of the rows are moved by the latent from strength 1 "
         "(d' 2.50, EER 0.25 %) and by the mean-difference vector from strength 4 (d' 1.00, EER 3.00 %).")
     assert push == (
@@ -198,6 +198,16 @@ def test_summary_text_by_hand():
     # no strength 1 in the curve: the nearest is reported as what it is
     moved = _curve().replace({"strength": {1.0: 0.5}})
     assert "at strength 0.5 the latent moves a reconstruction by 1.50" in summary_text(_cost(), moved, 1.0, "L2_k2")
+    # the verbs follow the numbers: reconstructions that separate better, a push that costs nothing
+    better = _cost().assign(raw_dprime=3.0)
+    assert "Reconstructions separate speakers at least as well (d' 4.00-6.00" in summary_text(better, _curve(), 1.0, "L2_k2")
+    assert "Reconstructions lose or gain separation, by model" in summary_text(_cost().assign(raw_dprime=5.0), _curve(),
+                                                                                1.0, "L2_k2")
+    free = _curve()
+    free.loc[free.strength == free.strength.max(), "dprime"] = 9.0
+    text = summary_text(_cost(), free, 1.0, "L2_k2", feature="Spanish vs English")
+    assert "Larger pushes: d' at the largest strength (4): latent 9.00, mean difference 9.00." in text
+    assert "Steering the Spanish vs English latent" in text
 
 
 def test_summary_text_needs_both_methods():

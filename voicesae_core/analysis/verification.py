@@ -332,31 +332,36 @@ def _methods(curve: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
     return latent, md
 
 
-def summary_text(cost: pd.DataFrame, curve: pd.DataFrame, a_phi: float, name: str, moved_pct: float = 95.0) -> str:
+def summary_text(cost: pd.DataFrame, curve: pd.DataFrame, a_phi: float, name: str, moved_pct: float = 95.0,
+                 feature: str = "language") -> str:
     """The chapter's findings in two paragraphs of text, every number read from the tables:
     ``cost`` (``steering_cost`` over the grid, steered with ``a_phi``) and ``curve`` (``tradeoff``
-    of the single model ``name``). From which strength each method moves ``moved_pct`` % of the
-    rows, what each push costs at strength 1 (the nearest strength of the curve) and at the largest."""
+    of the single model ``name``), for the steered ``feature`` (its label). From which strength each
+    method moves ``moved_pct`` % of the rows, what each push costs at strength 1 (the nearest strength
+    of the curve) and at the largest. The verbs (lose, keep, gain) follow the numbers."""
     if cost.empty:
         raise VoicesaeError("summary_text: the steering_cost table has no models")
     raw = cost.iloc[0]
     latent, md = _methods(curve)
     best, worst = cost["steered_dprime"].idxmax(), cost["steered_dprime"].idxmin()
+    lo, hi = cost.reconstructed_dprime.min(), cost.reconstructed_dprime.max()
+    effect = ("lose some separation" if hi < raw.raw_dprime else "separate speakers at least as well"
+              if lo >= raw.raw_dprime else "lose or gain separation, by model")
     grid = (
         f"Raw test embeddings: EER {raw.raw_eer:.2f} %, d' {raw.raw_dprime:.2f} on {int(raw.targets):,} target and "
-        f"{int(raw.nontargets):,} non-target trials. Reconstructions lose some separation (d' "
-        f"{cost.reconstructed_dprime.min():.2f}-{cost.reconstructed_dprime.max():.2f} over the grid, EER up to "
-        f"{cost.reconstructed_eer.max():.2f} %). Steering the language latent with a_phi {a_phi:g} moves "
-        f"{_span(cost.steered_moved_pct)} of test rows to the other language and "
+        f"{int(raw.nontargets):,} non-target trials. Reconstructions {effect} (d' {lo:.2f}-{hi:.2f} over the grid, "
+        f"EER up to {cost.reconstructed_eer.max():.2f} %). Steering the {feature} latent with a_phi {a_phi:g} moves "
+        f"{_span(cost.steered_moved_pct)} of test rows to the other class and "
         f"leaves d' {cost.steered_dprime.min():.2f} ({worst}) to {cost.steered_dprime.max():.2f} ({best}), EER up to "
         f"{cost.steered_eer.max():.2f} %. In the single model ({name}), {moved_pct:g} % or more of the rows are moved "
         f"by the latent {_first_full(latent, moved_pct)} and by the mean-difference vector {_first_full(md, moved_pct)}.")
     s1, m1 = _at(latent, 1.0), _at(md, 1.0)
     top = float(curve.strength.max())
     s_top, m_top = _at(latent, top), _at(md, top)
+    costs = s_top.dprime < s1.dprime and m_top.dprime < m1.dprime
     push = (
         f"How far each pushes: at strength {s1.strength:g} the latent moves a reconstruction by {s1['shift']:.2f} of its "
         f"mean norm (d' {s1.dprime:.2f}), the mean-difference vector a raw embedding by {m1['shift']:.2f} "
-        f"(d' {m1.dprime:.2f}). Larger pushes of either cost more separation: d' at the largest strength ({top:g}): "
-        f"latent {s_top.dprime:.2f}, mean difference {m_top.dprime:.2f}.")
+        f"(d' {m1.dprime:.2f}). " + ("Larger pushes of either cost more separation: " if costs else "Larger pushes: ")
+        + f"d' at the largest strength ({top:g}): latent {s_top.dprime:.2f}, mean difference {m_top.dprime:.2f}.")
     return grid + "\n\n" + push
