@@ -82,9 +82,9 @@ plots.publish(fig, Path(output_dir) / "figures", "grid_training", "fig_grid_trai
 # %% [markdown]
 # ## Did they finish training?
 # Each SAE's training FVU over windows of optimizer steps (about 50 windows per run). A model is
-# called *not converged* when its FVU still fell by more than 5 % over the last fifth of training,
-# when it had fewer than 100 optimizer steps, or when more than 20 % of its latents are dead
-# (`voicesae_core.sae.convergence`); it is drawn dashed here, and every chapter that uses it says so.
+# called *not converged* when its FVU still fell by more than 5 % (and more than 0.005) over the
+# last fifth of training, when it had fewer than 100 optimizer steps, or when more than 20 % of its
+# latents fired on no sample of the last epoch (`voicesae_core.sae.convergence`); it is drawn dashed here, and every chapter that uses it says so.
 
 # %% tags=["remove-output"]
 plots.publish(plots.training_curves([m for m, row in zip(result.models, result.table) if row["seed"] == g.seeds[0]]),
