@@ -18,8 +18,9 @@
 # 10, ..., 35 on the SAE training set (above 600 its models were under-trained). We train the
 # whole grid in one pass of the data per epoch (`voicesae_core.train_grid`): every batch serves
 # every model, and each model ends identical to the same config trained alone. The models, a
-# checkpoint and `results.csv` go to `output_dir/grid`; a rerun with the same data and grid
-# loads the finished models instead of training again.
+# checkpoint and `results.csv` go to `output_dir/grid`; a rerun with the same data, grid and
+# budget loads the finished models instead of training again (with any of them changed, the old
+# grid there is replaced, and the chapter says so).
 #
 # Reconstruction quality is reported as the fraction of variance unexplained (FVU, 0 is
 # perfect), on the SAE training set (the paper has no held-out split for it).
@@ -53,7 +54,7 @@ print(f"{len(configs)} SAEs on {len(data.embeddings):,} embeddings of dimension 
 # %%
 result = train_grid(data.embeddings, configs,
                     TrainConfig(epochs=epochs, batch_size=batch_size, device=s.device),
-                    out_dir=Path(output_dir) / "grid", quiet=True)
+                    out_dir=Path(output_dir) / "grid", quiet=True, replace_stale=True)
 table = pd.DataFrame(result.table)
 write_csv(Path(output_dir) / "tables" / "grid_training.csv", table, index=False)
 display(Markdown(convergence.warning(result.models) or f"All {len(result.models)} SAEs converged (chapter 2's curves below)."))

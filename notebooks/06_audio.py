@@ -149,7 +149,7 @@ rows = []
 for model, ds in datasets.items():
     epochs, batch = Training(options.steps, options.batch_size).plan(len(ds.split("train").embeddings))
     training = TrainConfig(epochs=epochs, batch_size=batch, data_seed=seed, device=s.device)
-    grid = train_grid(ds.split("train").embeddings, configs, training, quiet=True,
+    grid = train_grid(ds.split("train").embeddings, configs, training, quiet=True, replace_stale=True,
                       out_dir=work / "grid" / extract.model_folder(model))  # chapter 11 catalogues it
     sae = grid.models[[c.name for c in configs].index(analysed)]
     display(Markdown(convergence.warning([sae])))

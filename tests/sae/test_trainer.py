@@ -220,3 +220,17 @@ def test_load_grid_returns_the_models_and_names_every_missing_one(tmp_path, data
     (tmp_path / "models" / "L32_k4_topk_s0").rename(tmp_path / "models" / "L48_k4_topk_s0")
     with pytest.raises(VoicesaeError, match="holds L32_k4_topk_s0, not L48_k4_topk_s0"):
         load_grid(tmp_path, [configs[1]])
+
+
+def test_replace_stale_retrains_a_grid_trained_with_other_settings(data, tmp_path, capsys):
+    """The notebooks' case: a study edit (another budget) in the book's own folder retrains, says so,
+    and leaves no model of the old grid behind; the result equals a fresh run."""
+    train_grid(data[:500], [SAEConfig(16, 2), SAEConfig(16, 4)], FAST, out_dir=tmp_path, quiet=True)
+    other = TrainConfig(epochs=3, batch_size=FAST.batch_size)
+    r = train_grid(data[:500], [SAEConfig(16, 2)], other, out_dir=tmp_path, quiet=True, replace_stale=True)
+    assert "checkpoint is for different configs, train: replaced, the grid is trained afresh" in capsys.readouterr().err
+    assert sorted(p.name for p in (tmp_path / "models").iterdir()) == ["L16_k2_topk_s0"]
+    fresh = train_grid(data[:500], [SAEConfig(16, 2)], other, quiet=True)
+    assert torch.equal(r.models[0].W_dec, fresh.models[0].W_dec)
+    again = train_grid(data[:500], [SAEConfig(16, 2)], other, out_dir=tmp_path, quiet=True, replace_stale=True)
+    assert capsys.readouterr().err == "" and torch.equal(again.models[0].W_dec, fresh.models[0].W_dec)  # reused

@@ -25,6 +25,8 @@ import contextlib
 import csv
 import json
 import math
+import shutil
+import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -285,13 +287,16 @@ def _step_group(group, scaled) -> None:
 
 
 def train_grid(data, configs: list[SAEConfig], train: TrainConfig = TrainConfig(), out_dir: str | Path | None = None,
-               eval_data=None, quiet: bool = False, resume: bool = True) -> GridResult:
+               eval_data=None, quiet: bool = False, resume: bool = True, replace_stale: bool = False) -> GridResult:
     """Train every config on ``data`` (n, d_in) in one pass per epoch; see the module docstring.
 
     ``out_dir`` (optional) receives ``checkpoint.safetensors``, ``models/<name>/`` and
     ``results.csv``; with ``resume`` a matching checkpoint there is continued (or, if the run
     had finished, loaded without training). Metrics are computed on ``eval_data`` when given,
-    else on the training data. ``quiet`` silences the progress bar (for notebooks).
+    else on the training data. ``quiet`` silences the progress bar (for notebooks). A checkpoint
+    for other settings (configs, training, data) is an error, unless ``replace_stale``: then it is
+    deleted with the models and ``results.csv`` beside it, said on stderr, and the grid trained
+    afresh (the notebooks pass it: their output folder is theirs, and a study edit means retraining).
     """
     x = as_data(data, "training data")
     x_eval = as_data(eval_data, "evaluation data") if eval_data is not None else x
@@ -332,11 +337,20 @@ def train_grid(data, configs: list[SAEConfig], train: TrainConfig = TrainConfig(
     if ckpt is not None and ckpt.exists():
         if not resume:
             raise VoicesaeError(f"{ckpt}: exists; pass resume=True to continue it or delete it")
-        meta, tensors = _load_checkpoint(ckpt, fingerprint)
-        for m, mem in enumerate(members):
-            mem.load_state(tensors, f"{m}.")
-        start_epoch, start_step, done = meta["epoch"], meta["step"], meta["done"]
-        window_var = float(meta.get("window_var", 0.0))
+        try:
+            meta, tensors = _load_checkpoint(ckpt, fingerprint)
+        except VoicesaeError as e:
+            if not replace_stale:
+                raise
+            print(f"{str(e).split(';')[0]}: replaced, the grid is trained afresh", file=sys.stderr)
+            shutil.rmtree(out / "models", ignore_errors=True)
+            (out / "results.csv").unlink(missing_ok=True)
+            ckpt.unlink()
+        else:
+            for m, mem in enumerate(members):
+                mem.load_state(tensors, f"{m}.")
+            start_epoch, start_step, done = meta["epoch"], meta["step"], meta["done"]
+            window_var = float(meta.get("window_var", 0.0))
 
     steps_per_epoch = math.ceil(n / train.batch_size)
     total_steps = train.epochs * steps_per_epoch
