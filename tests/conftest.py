@@ -6,6 +6,17 @@ import pytest
 REPO = Path(__file__).resolve().parents[1]
 QUICK_STUDY = REPO / "studies" / "paper-quick.yml"
 """The paper's study on the embedded default at 5 % scale (what `make book PROFILE=quick` builds)."""
+QUICK_BOOK = REPO / "out" / "paper-quick"
+"""Where it is built (as `make book PROFILE=quick`), so a second run skips unchanged notebooks."""
+
+
+@pytest.fixture(scope="session")
+def quick_book():
+    """The quick paper study's book, built once for the session (its notebooks executed once, read
+    by tests/report/test_book.py in the browser and by test_pipeline.py against the core): its
+    index.html. Tests that execute a notebook again do so in a folder of their own."""
+    from voicesae_core.report import book
+    return book.build(QUICK_STUDY, QUICK_BOOK, quiet=True)
 
 
 def planted(n: int, d: int = 48, n_features: int = 96, p: float = 0.04, noise: float = 0.02, seed: int = 0):

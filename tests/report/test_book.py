@@ -10,10 +10,10 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from conftest import QUICK_STUDY, REPO
+from conftest import QUICK_BOOK, QUICK_STUDY, REPO
 from voicesae_core.report import book, study
 
-OUT = REPO / "out" / "paper-quick"
+OUT = QUICK_BOOK
 
 def _pages() -> list[str]:
     """Every page of the table of contents (so a new chapter is read in the browser too)."""
@@ -28,8 +28,8 @@ ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking"]
 
 
 @pytest.fixture(scope="module")
-def html():
-    index = book.build(QUICK_STUDY, OUT, quiet=True)
+def html(quick_book):
+    index = quick_book
     assert index == OUT / "_build" / "html" / "index.html"
     return index.parent
 
