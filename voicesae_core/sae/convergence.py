@@ -96,5 +96,5 @@ def warning(models) -> str:
     if not lines:
         return ""
     return (f"**Warning: {len(lines)} of {len(models)} SAEs used here did not converge**, so their numbers "
-            "below describe an unfinished model (chapter 2 shows the training curves; give the study more "
-            "training samples):\n\n" + "\n".join(lines))
+            "below describe an unfinished model (chapter 2 shows the training curves; train longer: "
+            "raise the study's training.steps, or chapters.audio.steps for chapter 6's):\n\n" + "\n".join(lines))
