@@ -85,7 +85,8 @@ plots.publish(fig, Path(output_dir) / "figures", "grid_training", "fig_grid_trai
 # Each SAE's training FVU over windows of optimizer steps (about 50 windows per run). A model is
 # called *not converged* when its FVU still fell by more than 5 % (and more than 0.005) over the
 # last fifth of training, when it had fewer than 100 optimizer steps, or when more than 20 % of its
-# latents fired on no sample of the last epoch (`voicesae_core.sae.convergence`); it is drawn dashed here, and every chapter that uses it says so.
+# latents fired on no sample of the last epoch (`voicesae_core.sae.convergence`); it is drawn
+# dashed here, and every chapter that uses it says so.
 
 # %% tags=["remove-output"]
 plots.publish(plots.training_curves([m for m, row in zip(result.models, result.table) if row["seed"] == g.seeds[0]]),

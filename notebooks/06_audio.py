@@ -147,9 +147,10 @@ configs = expand_grid(options.latent_dims, options.ks, ["topk"], [seed])
 analysed = expand_grid([options.latent_dim], [options.k], ["topk"], [seed])[0].name
 rows = []
 for model, ds in datasets.items():
-    epochs, batch = Training(options.steps, options.batch_size).plan(len(ds.split("train").embeddings))
+    x_train = ds.split("train").embeddings
+    epochs, batch = Training(options.steps, options.batch_size).plan(len(x_train))
     training = TrainConfig(epochs=epochs, batch_size=batch, data_seed=seed, device=s.device)
-    grid = train_grid(ds.split("train").embeddings, configs, training, quiet=True, replace_stale=True,
+    grid = train_grid(x_train, configs, training, quiet=True, replace_stale=True,
                       out_dir=work / "grid" / extract.model_folder(model))  # chapter 11 catalogues it
     sae = grid.models[[c.name for c in configs].index(analysed)]
     display(Markdown(convergence.warning([sae])))
@@ -178,8 +179,8 @@ if options.recordings_manifest:
 
 # %% [markdown]
 # On the demo corpus (the default), this chapter shows that the path from audio to SAE latents
-# works: real audio files, decoded, resampled and segmented like the paper's, embedded by NeMo's TitaNet code and by a pretrained
-# speaker encoder, then analysed with the same functions as the paper's figures. It cannot show
+# works: real audio files, decoded, resampled and segmented like the paper's, embedded by NeMo's
+# TitaNet code and by a pretrained speaker encoder, then analysed with the same functions as the paper's figures. It cannot show
 # what the paper found about real callers. espeak-ng's voices are formant synthesis: a "female"
 # voice is a variant setting and a pitch range, each language has two or three voices, and a
 # speaker differs from another mostly by those settings. A latent that separates them may track

@@ -19,8 +19,8 @@ the two variances, which keeps measuring how far apart they are (higher is bette
 reconstructions steered on the language latent phi (Eqs. 1-2) and the raw embeddings moved by a
 mean-difference steering vector (``steering.mean_difference``), each with how far the language
 moved (the share of test rows that delta_s puts on the other class's side). ``tradeoff`` traces
-both steerings over their strength. ``unavailable``, ``trial_table``, ``trials_text``, ``baseline_text`` and
-``summary_text`` turn these into the chapter's trial list and sentences.
+both steerings over their strength. ``unavailable``, ``trial_table``, ``trials_text``, ``baseline_text``
+and ``summary_text`` turn these into the chapter's trial list and sentences.
 """
 from __future__ import annotations
 
@@ -275,11 +275,12 @@ def trial_table(meta: pd.DataFrame, speaker_column: str = "speaker", where: str 
     reason = unavailable(meta, speaker_column, where)
     if reason:
         raise VoicesaeError(reason)
-    speakers = sample_speakers(meta[speaker_column], max_rows, seed)
+    values = _speaker_values(meta[speaker_column])
+    speakers = sample_speakers(values, max_rows, seed)
     t = trials(speakers)
     ids = meta["id"].to_numpy() if "id" in meta.columns else np.arange(len(meta))
     table = pd.DataFrame({"id_a": ids[t.a], "id_b": ids[t.b], "target": t.target.astype(int)})
-    return TrialList(t, table, speakers, int((_speaker_values(meta[speaker_column]) != "").sum()))
+    return TrialList(t, table, speakers, int((values != "").sum()))
 
 
 def trials_text(t: Trials, speakers, split: str = "test", of: int = 0) -> str:

@@ -28,7 +28,8 @@ one line saying what was chosen and why (``Proposal.notes``). The rules:
   ``chapters.splitting.group_column`` to another label of the first feature's set when it has no
   ``gender`` column).
 * **Training.** 5,000 optimizer steps when n < 2,000, 2,000 when n < 50,000 (small sets need many
-  epochs: on a few hundred rows 2,000 steps left the loss still falling), else the paper's 538; batch 4,096 (the study caps it at n/8).
+  epochs: on a few hundred rows 2,000 steps left the loss still falling), else the paper's 538;
+  batch 4,096 (the study caps it at n/8).
 * **Sources**: ``--sources``, else the current folder when it has notebooks/; **name**: ``--name``,
   else the study file's stem. Paths are written relative to the study file.
 
@@ -147,14 +148,14 @@ def grid_rule(n: int, d: int) -> tuple[dict, dict, dict, list[str]]:
     sizes = sorted({max(1, s) for s in sizes})
     ks = [k for k in KS if k < sizes[0]] or [max(1, sizes[0] // 2)]
     single = {"latent_dim": sizes[len(sizes) // 2], "k": ks[len(ks) // 2]}
-    steps = STEPS_TINY if n < TINY_SET else STEPS_SMALL if n < SMALL_SET else STEPS_PAPER
+    below, steps = (TINY_SET, STEPS_TINY) if n < TINY_SET else (SMALL_SET, STEPS_SMALL) if n < SMALL_SET \
+        else (None, STEPS_PAPER)
     epochs, batch = Training(steps, BATCH).plan(n)
     lines = [f"grid: latent {', '.join(map(str, sizes))} ({why}), K {', '.join(map(str, ks))} (those of "
              f"{', '.join(map(str, KS))} below the smallest latent size)",
              f"single model: latent {single['latent_dim']}, K {single['k']} (the middle of each)",
              f"training: {steps} optimizer steps "
-             + (f"(n < {TINY_SET:,}" if n < TINY_SET else f"(n < {SMALL_SET:,}" if n < SMALL_SET else "")
-             + (": a small set needs many epochs)" if n < SMALL_SET else "(the paper's budget)")
+             + (f"(n < {below:,}: a small set needs many epochs)" if below else "(the paper's budget)")
              + f" at batch {batch}" + (" (capped at n/8)" if batch < BATCH else "")
              + f": {epochs} epochs of the {n:,} rows"]
     return ({"latent_dims": sizes, "ks": ks, "activation": "topk", "seeds": [0]}, single,
