@@ -38,8 +38,9 @@ from myst_nb import glue
 from voicesae_core.data import labels, paper_reference
 from voicesae_core.files import write_csv
 from voicesae_core.report import plots
-from voicesae_core.report.study import load as load_study
+from voicesae_core.report.study import check_parameters, load as load_study
 
+check_parameters(globals())  # papermill itself lets an unknown or mistyped -p through
 s = load_study(study)
 paths = {role: s.manifest_path(role) for role in s.datasets}
 data = {role: s.dataset(role) for role in s.datasets}

@@ -44,14 +44,15 @@ from voicesae_core.analysis import probe
 from voicesae_core.data import paper_reference
 from voicesae_core.files import write_csv
 from voicesae_core.report import plots
-from voicesae_core.report.study import load as load_study
+from voicesae_core.report.study import check_parameters, load as load_study
 from voicesae_core.sae import convergence
 from voicesae_core.sae.trainer import load_grid
 
+check_parameters(globals(), "identification")  # papermill itself lets an unknown or mistyped -p through
 s = load_study(study)
 options = s.chapter("identification", bootstrap=bootstrap)
 tables, figures = Path(output_dir) / "tables", Path(output_dir) / "figures"
-models = load_grid(Path(output_dir) / "grid", s.configs())
+models = load_grid(Path(output_dir) / "grid", s.configs(), s.dataset("sae_train").embeddings)
 display(Markdown(convergence.warning(models)))  # said beside the numbers of any SAE that did not converge
 tasks = s.tasks()
 for feature, t in tasks.items():

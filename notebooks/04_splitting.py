@@ -51,16 +51,17 @@ from voicesae_core import VoicesaeError
 from voicesae_core.analysis import splitting
 from voicesae_core.files import write_csv
 from voicesae_core.report import plots
-from voicesae_core.report.study import load as load_study
+from voicesae_core.report.study import check_parameters, load as load_study
 from voicesae_core.sae import convergence
 from voicesae_core.sae.trainer import load_grid
 
+check_parameters(globals(), "splitting")  # papermill itself lets an unknown or mistyped -p through
 s = load_study(study)
 options = s.chapter("splitting", feature=feature, k=k, group_column=group_column, min_precision=min_precision,
                     min_share=min_share, min_child_share=min_child_share, rule=rule)
 k, f = options.k, s.feature(options.feature)
 tables, figures = Path(output_dir) / "tables", Path(output_dir) / "figures"
-models = load_grid(Path(output_dir) / "grid", s.configs(ks=[k]))
+models = load_grid(Path(output_dir) / "grid", s.configs(ks=[k]), s.dataset("sae_train").embeddings)
 display(Markdown(convergence.warning(models)))  # said beside the numbers of any SAE that did not converge
 t = s.task(options.feature)
 groups = np.where(t.y_test, f.names[0], f.names[1]).astype(object)

@@ -41,14 +41,16 @@ from voicesae_core.analysis import probe, steering
 from voicesae_core.data import paper_reference
 from voicesae_core.files import write_csv
 from voicesae_core.report import plots
-from voicesae_core.report.study import load as load_study
+from voicesae_core.report.study import check_parameters, load as load_study
 from voicesae_core.sae import convergence
 from voicesae_core.sae.trainer import load_grid
 
+check_parameters(globals(), "steering")  # papermill itself lets an unknown or mistyped -p through
 s = load_study(study)
 options = s.chapter("steering", a_phi=a_phi, a_phi_sweep=a_phi_sweep)
 tables, figures = Path(output_dir) / "tables", Path(output_dir) / "figures"
-sae = load_grid(Path(output_dir) / "grid", s.configs([s.single.latent_dim], [s.single.k]))[0]
+sae = load_grid(Path(output_dir) / "grid", s.configs([s.single.latent_dim], [s.single.k]),
+                s.dataset("sae_train").embeddings)[0]
 display(Markdown(convergence.warning([sae])))  # said beside the numbers of any SAE that did not converge
 PAPER = {"table3": ("5", "III"), "table4": ("6", "IV")}  # the paper's figure and table of each steering table
 numbers = {f: PAPER.get(s.features[f].paper.steering) for f in s.features}  # None: not one of the paper's

@@ -61,11 +61,12 @@ from voicesae_core.data import labels
 from voicesae_core.errors import VoicesaeError
 from voicesae_core.files import write_csv
 from voicesae_core.report import plots
-from voicesae_core.report.study import Training, load as load_study
+from voicesae_core.report.study import Training, check_parameters, load as load_study
 from voicesae_core.sae import convergence
 from voicesae_core.sae.config import TrainConfig, expand_grid
 from voicesae_core.sae.trainer import train_grid
 
+check_parameters(globals(), "audio")  # papermill itself lets an unknown or mistyped -p through
 s = load_study(study)
 options = s.chapter("audio", recordings_manifest=recordings_manifest, demo_profile=demo_profile,
                     segment_method=segment_method, models=models, normalization=normalization,

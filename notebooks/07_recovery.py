@@ -38,10 +38,11 @@ from IPython.display import Markdown
 from voicesae_core.analysis import probe, recovery
 from voicesae_core.files import write_csv
 from voicesae_core.report import plots
-from voicesae_core.report.study import load as load_study
+from voicesae_core.report.study import check_parameters, load as load_study
 from voicesae_core.sae import convergence
 from voicesae_core.sae.trainer import load_grid
 
+check_parameters(globals())  # papermill itself lets an unknown or mistyped -p through
 s = load_study(study)
 latent_dim, k = s.single.latent_dim, s.single.k
 tables, figures = Path(output_dir) / "tables", Path(output_dir) / "figures"
@@ -54,7 +55,7 @@ if not has_truth:
 # %%
 if has_truth:
     truth = data.ground_truth()
-    models = load_grid(Path(output_dir) / "grid", s.configs())
+    models = load_grid(Path(output_dir) / "grid", s.configs(), data.embeddings)
     display(Markdown(convergence.warning(models)))  # said beside the numbers of any SAE that did not converge
     named = [n for n in truth.names if not n.startswith("trait_")]
     grid = recovery.recovery_grid(models, truth, named=named)

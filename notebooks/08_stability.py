@@ -45,9 +45,10 @@ from voicesae_core import TrainConfig, expand_grid, train_grid
 from voicesae_core.analysis import stability
 from voicesae_core.files import write_csv
 from voicesae_core.report import plots
-from voicesae_core.report.study import load as load_study
+from voicesae_core.report.study import check_parameters, load as load_study
 from voicesae_core.sae import convergence
 
+check_parameters(globals(), "stability")  # papermill itself lets an unknown or mistyped -p through
 s = load_study(study)
 options = s.chapter("stability", configs=configs, seeds=seeds, thresholds=thresholds, bootstrap=bootstrap)
 configs = s.stability_configs(options.configs)

@@ -47,15 +47,16 @@ from IPython.display import Markdown
 from voicesae_core.analysis import probe, verification
 from voicesae_core.files import write_csv
 from voicesae_core.report import plots
-from voicesae_core.report.study import load as load_study
+from voicesae_core.report.study import check_parameters, load as load_study
 from voicesae_core.sae import convergence
 from voicesae_core.sae.trainer import load_grid
 
+check_parameters(globals(), "verification")  # papermill itself lets an unknown or mistyped -p through
 s = load_study(study)
 options = s.chapter("verification", feature=feature, speaker_column=speaker_column, a_phi=a_phi, alpha=alpha,
                     strengths=strengths, p_target=p_target, max_rows=max_rows)
 tables, figures = Path(output_dir) / "tables", Path(output_dir) / "figures"
-models = load_grid(Path(output_dir) / "grid", s.configs())
+models = load_grid(Path(output_dir) / "grid", s.configs(), s.dataset("sae_train").embeddings)
 display(Markdown(convergence.warning(models)))  # said beside the numbers of any SAE that did not converge
 t = s.task(options.feature)
 speakers_manifest = s.manifest_path(s.feature(options.feature).dataset)

@@ -45,10 +45,11 @@ from voicesae_core.audio import extract
 from voicesae_core.data import manifest
 from voicesae_core.files import write_csv
 from voicesae_core.report import latent_pages, pipeline
-from voicesae_core.report.study import load as load_study
+from voicesae_core.report.study import check_parameters, load as load_study
 from voicesae_core.sae import convergence
 from voicesae_core.sae.trainer import load_grid
 
+check_parameters(globals(), "catalogue")  # papermill itself lets an unknown or mistyped -p through
 s = load_study(study)
 options = s.chapter("catalogue", rows=rows, labels=labels, centroid_columns=centroid_columns, pages=pages,
                     top_samples=top_samples, audio=audio, audio_pages=audio_pages)
@@ -56,11 +57,11 @@ seed = s.grid.seeds[0]
 tables, grid_dir = Path(output_dir) / "tables", Path(output_dir) / "grid"
 name = s.single_name()
 smaller, larger = catalogue.neighbour_sizes(s.grid.latent_dims, s.single.latent_dim)
-models = {m.cfg.latent_dim: m for m in load_grid(grid_dir, s.configs([d for d in (smaller, s.single.latent_dim, larger)
-                                                                       if d is not None], [s.single.k]))}
-display(Markdown(convergence.warning([models[s.single.latent_dim]])))  # the catalogued SAE, if unfinished
 data_path = s.manifest_path("sae_train")
 data = manifest.load(data_path)
+sizes = [d for d in (smaller, s.single.latent_dim, larger) if d is not None]
+models = {m.cfg.latent_dim: m for m in load_grid(grid_dir, s.configs(sizes, [s.single.k]), data.embeddings)}
+display(Markdown(convergence.warning([models[s.single.latent_dim]])))  # the catalogued SAE, if unfinished
 sample = catalogue.sample_rows(len(data.embeddings), options.rows, seed)
 x, meta = data.embeddings[sample], data.metadata.iloc[sample].reset_index(drop=True)
 truth = data.ground_truth() if "ground_truth" in data.manifest else None

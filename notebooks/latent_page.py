@@ -38,8 +38,12 @@ from voicesae_core.analysis import catalogue
 from voicesae_core.audio import clip
 from voicesae_core.data import manifest
 from voicesae_core.report import plots
+from voicesae_core.report.study import check_parameters
 from voicesae_core.sae.model import SparseAutoencoder
 
+check_parameters(globals(), known={"output_dir": str, "model_dir": str, "latent": int, "data_manifest": str,
+                                   "sample_rows": int, "sample_seed": int, "catalogue_csv": str,
+                                   "top_samples": int, "audio_clips": int})
 sae = SparseAutoencoder.load(model_dir)
 data = manifest.load(data_manifest)
 rows = catalogue.sample_rows(len(data.embeddings), sample_rows, sample_seed)

@@ -6,7 +6,7 @@ from pathlib import Path
 import voicesae_core
 
 PACKAGE = Path(voicesae_core.__file__).parent
-UTIL = {"errors", "files", "arrays", "version"}
+UTIL = {"errors", "files", "arrays", "version", "device"}
 ALLOWED = {  # layer -> the layers its modules may import
     "util": {"util"},
     "sae": {"sae", "util"},

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import sys
 from pathlib import Path
 
@@ -15,28 +16,84 @@ from .sae.config import ACTIVATIONS, TrainConfig, expand_grid
 from .errors import VoicesaeError
 
 
-def _ints(text: str) -> list[int]:
+class _Parser(argparse.ArgumentParser):
+    """argparse, with its errors in our one-line form (``error: argument --epochs: ...``, exit 2), and
+    no abbreviated options (``--epoch`` is an error, not a silent ``--epochs``)."""
+
+    def __init__(self, *args, **kwargs):
+        kwargs.setdefault("allow_abbrev", False)
+        super().__init__(*args, **kwargs)
+
+    def error(self, message):
+        print(f"error: {message} (see {self.prog} --help)", file=sys.stderr)
+        sys.exit(2)
+
+
+def _ints(text: str, least: int = 1) -> list[int]:
     try:
-        return [int(v) for v in text.split(",") if v.strip()]
+        values = [int(v) for v in text.split(",") if v.strip()]
     except ValueError:
         raise argparse.ArgumentTypeError(f"expected comma-separated integers, got {text!r}") from None
+    if not values or min(values) < least:
+        raise argparse.ArgumentTypeError(f"expected comma-separated integers of at least {least}, got {text!r}")
+    return values
+
+
+def _seeds(text: str) -> list[int]:
+    return _ints(text, least=0)
+
+
+def _seed(text: str) -> int:
+    """A whole number of at least 0."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"expected at least 0, got {value}")
+    return value
+
+
+def _count(text: str) -> int:
+    """A whole number of at least 1 (epochs, batch sizes, steps)."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected at least 1, got {value}")
+    return value
+
+
+def _seconds(text: str) -> float:
+    """A finite, non-negative number (seconds, scales)."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+    if not math.isfinite(value) or value < 0:
+        raise argparse.ArgumentTypeError(f"expected a finite number of at least 0, got {text!r}")
+    return value
+
+
+def _positive(text: str) -> float:
+    value = _seconds(text)
+    if value == 0:
+        raise argparse.ArgumentTypeError(f"expected a number above 0, got {text!r}")
+    return value
 
 
 def load_embeddings(path: str) -> np.ndarray:
-    """A (rows, dimensions) float array from a .npy file (never unpickled)."""
-    p = Path(path)
-    if not p.is_file():
-        raise VoicesaeError(f"{p}: no such file")
-    if p.suffix != ".npy":
-        raise VoicesaeError(f"{p}: expected a .npy file of embeddings (rows x dimensions)")
-    try:
-        return np.load(p, allow_pickle=False)
-    except (ValueError, OSError) as e:
-        raise VoicesaeError(f"{p}: not a readable .npy array ({e})") from None
+    """A (rows, dimensions) float array from a .npy file (header checked first; never unpickled)."""
+    from .arrays import read_npy
+
+    if Path(path).suffix != ".npy":
+        raise VoicesaeError(f"{path}: expected a .npy file of embeddings (rows x dimensions)")
+    return read_npy(path)
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(prog="python -m voicesae_core", description=__doc__.splitlines()[0])
+    ap = _Parser(prog="python -m voicesae_core", description=__doc__.splitlines()[0])
     sub = ap.add_subparsers(dest="command", required=True)
 
     t = sub.add_parser("train-grid", help="train a grid of SAEs on an embeddings .npy in one pass per epoch")
@@ -45,11 +102,11 @@ def main(argv: list[str] | None = None) -> int:
     t.add_argument("--latent-dims", type=_ints, default=[100, 200, 300, 400, 500, 600])
     t.add_argument("--ks", type=_ints, default=[5, 10, 15, 20, 25, 30, 35])
     t.add_argument("--activations", default="topk", help=f"comma-separated, of {', '.join(ACTIVATIONS)}")
-    t.add_argument("--seeds", type=_ints, default=[0])
-    t.add_argument("--epochs", type=int, default=1)
-    t.add_argument("--batch-size", type=int, default=4096)
-    t.add_argument("--data-seed", type=int, default=0)
-    t.add_argument("--checkpoint-every", type=int, default=None, help="also checkpoint every N steps")
+    t.add_argument("--seeds", type=_seeds, default=[0])
+    t.add_argument("--epochs", type=_count, default=1)
+    t.add_argument("--batch-size", type=_count, default=4096)
+    t.add_argument("--data-seed", type=_seed, default=0)
+    t.add_argument("--checkpoint-every", type=_count, default=None, help="also checkpoint every N steps")
     t.add_argument("--device", default="auto")
     t.add_argument("--eval-data", default=None, help="optional .npy to compute the metrics on")
     t.add_argument("--quiet", action="store_true")
@@ -63,8 +120,8 @@ def main(argv: list[str] | None = None) -> int:
     g = dsub.add_parser("generate", help="generate the synthetic benchmark and its manifests")
     g.add_argument("--profile", choices=["quick", "full"], default="quick",
                    help="quick (5 %% scale) or full (the paper's size); sets the folders below")
-    g.add_argument("--scale", type=float, default=None, help="overrides the profile's scale")
-    g.add_argument("--seed", type=int, default=0)
+    g.add_argument("--scale", type=_positive, default=None, help="overrides the profile's scale")
+    g.add_argument("--seed", type=_seed, default=0)
     g.add_argument("--data-dir", default=None, help="default: data/synthetic/<profile>")
     g.add_argument("--manifest-dir", default=None, help="default: data_manifests/synthetic-<profile>")
     g.add_argument("--quiet", action="store_true")
@@ -89,27 +146,27 @@ def main(argv: list[str] | None = None) -> int:
     dm = asub.add_parser("demo", help="generate the offline demo corpus (espeak-ng speech, hold music, sox telephony)")
     dm.add_argument("--out", required=True, help="folder for audio/ and recordings.json (a NeMo manifest)")
     dm.add_argument("--profile", choices=["quick", "full"], default="quick")
-    dm.add_argument("--seed", type=int, default=0)
+    dm.add_argument("--seed", type=_seed, default=0)
     dm.add_argument("--quiet", action="store_true")
     sg = asub.add_parser("segment", help="cut recordings into 4-8 s non-silent segments (a NeMo manifest)")
     sg.add_argument("nemo_manifest", help="NeMo manifest of recordings (JSON lines)")
     sg.add_argument("--out", required=True, help="the segment manifest to write")
     sg.add_argument("--method", choices=["energy", "silero"], default="energy",
                     help="energy: SoX's silence rule, keeps music (default); silero: speech only")
-    sg.add_argument("--min-len", type=float, default=4.0)
-    sg.add_argument("--max-len", type=float, default=8.0)
+    sg.add_argument("--min-len", type=_positive, default=4.0)
+    sg.add_argument("--max-len", type=_positive, default=8.0)
     sg.add_argument("--quiet", action="store_true")
     ex = asub.add_parser("extract", help="embed a NeMo manifest's clips: embeddings + metadata + data manifest")
     ex.add_argument("nemo_manifest")
     ex.add_argument("--out", required=True, help="output folder (embeddings.npy, metadata.csv, manifest.json, skipped.csv)")
     ex.add_argument("--model", default="random:titanet-small",
                     help="a .nemo file, a NeMo pretrained name, random:titanet-small|titanet-large, or resemblyzer")
-    ex.add_argument("--batch-size", type=int, default=16)
-    ex.add_argument("--min-duration", type=float, default=0.5, help="shorter rows are skipped, with the reason recorded")
+    ex.add_argument("--batch-size", type=_count, default=16)
+    ex.add_argument("--min-duration", type=_seconds, default=0.5, help="shorter rows are skipped, with the reason recorded")
     ex.add_argument("--normalization", choices=["none", "l2", "nemo"], default="none")
     ex.add_argument("--device", default="cpu")
     ex.add_argument("--name", default=None)
-    ex.add_argument("--seed", type=int, default=0, help="for random:* models")
+    ex.add_argument("--seed", type=_seed, default=0, help="for random:* models")
     ex.add_argument("--quiet", action="store_true")
 
     def study_arguments(parser):
@@ -153,6 +210,9 @@ def main(argv: list[str] | None = None) -> int:
             configs = expand_grid(args.latent_dims, args.ks, [a.strip() for a in args.activations.split(",")], args.seeds)
             train = TrainConfig(epochs=args.epochs, batch_size=args.batch_size, data_seed=args.data_seed,
                                 checkpoint_every_steps=args.checkpoint_every, device=args.device)
+            from .files import check_output
+
+            check_output(args.out, [args.data, args.eval_data], "--out", kind="folder")
             eval_data = load_embeddings(args.eval_data) if args.eval_data else None
             result = train_grid(load_embeddings(args.data), configs, train, out_dir=args.out, eval_data=eval_data,
                                 quiet=args.quiet)

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import contextlib
+import glob
 import hashlib
 import json
 import os
@@ -21,7 +22,8 @@ def atomic_path(path: str | os.PathLike, suffix: str = ".tmp"):
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=suffix, dir=path.parent)
+    _remove_orphans(path, suffix)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.{os.getpid()}.", suffix=suffix, dir=path.parent)
     os.close(fd)
     try:
         yield Path(tmp)
@@ -32,6 +34,26 @@ def atomic_path(path: str | os.PathLike, suffix: str = ".tmp"):
     finally:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)
+
+
+def _remove_orphans(path: Path, suffix: str) -> None:
+    """Delete the temporary files of earlier writes of ``path`` whose process is gone (a SIGKILL
+    skips the cleanup above); a temporary file names its writer's PID."""
+    for tmp in path.parent.glob(f".{glob.escape(path.name)}.*{suffix}"):
+        pid = tmp.name[len(path.name) + 2:].split(".", 1)[0]
+        if pid.isdigit() and not _alive(int(pid)):
+            with contextlib.suppress(FileNotFoundError):
+                tmp.unlink()
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 def read_json(path: str | os.PathLike):
@@ -70,3 +92,39 @@ def sha256_array(x) -> str:
     h = hashlib.sha256(repr(a.shape).encode())
     h.update(memoryview(a).cast("B"))
     return h.hexdigest()
+
+
+def check_output(out: str | os.PathLike, inputs=(), what: str = "--out", kind: str = "file",
+                 ours=None) -> Path:
+    """Refuse, before any work, an output path that would destroy something the command did not make.
+
+    ``out`` may not be (or, for a folder, contain) one of ``inputs``; a ``kind="file"`` output may
+    not be an existing folder, nor a ``kind="folder"`` output an existing file; an existing file is
+    replaced only when ``ours(path)`` says it is one this command writes (e.g. a data manifest).
+    Returns ``out`` as a Path. The error names the option (``what``) and the path.
+    """
+    out = Path(out)
+    target = out.resolve()
+    for src in inputs:
+        if src is None:
+            continue
+        src = Path(src).resolve()
+        if target == src or (kind == "folder" and target in src.parents):
+            where = "is" if target == src else "holds"
+            raise VoicesaeError(f"{what} {out}: {where} the input {src}; writing there would destroy it "
+                                "(choose another path)")
+    if kind == "file" and out.is_dir():
+        raise VoicesaeError(f"{what} {out}: is a folder; expected a file path")
+    if kind == "folder" and out.exists() and not out.is_dir():
+        raise VoicesaeError(f"{what} {out}: is an existing file; expected a folder (a new or earlier output folder)")
+    if kind == "file" and out.is_file() and ours is not None and not ours(out):
+        raise VoicesaeError(f"{what} {out}: exists and is not a file this command wrote; "
+                            "refusing to overwrite it (move it, or choose another path)")
+    parent = out.parent if kind == "file" else out
+    while not parent.exists() and parent != parent.parent:
+        parent = parent.parent
+    if parent.exists() and not parent.is_dir():
+        raise VoicesaeError(f"{what} {out}: {parent} is a file, not a folder")
+    if parent.exists() and not os.access(parent, os.W_OK | os.X_OK):
+        raise VoicesaeError(f"{what} {out}: folder {parent} is not writable")
+    return out

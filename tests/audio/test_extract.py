@@ -163,3 +163,51 @@ def test_extract_models_refuses_no_model_and_two_models_in_one_folder(mixed, tit
     with pytest.raises(VoicesaeError, match=r"more than one writes to the folder\(s\) \['random-titanet-small'\]"):
         extract.extract_models(path, tmp_path / "emb", [titanet, "random:titanet-small"], quiet=True)
     assert not (tmp_path / "emb").exists()  # refused before any work
+
+
+def test_resume_embeds_again_a_row_whose_audio_or_offset_changed_under_the_same_id(mixed, titanet, tmp_path):
+    path, rows = mixed
+    out = tmp_path / "out"
+    before = manifest.load(extract.extract(path, out, titanet, quiet=True).manifest)
+    edited = [dict(r) for r in rows]
+    write_wav(tmp_path / "replaced.wav", tone(5.0, freq=410.0, seed=7))
+    edited[0]["audio_filepath"] = str(tmp_path / "replaced.wav")  # same id, another file
+    edited[1]["offset"] = round(edited[1].get("offset", 0.0) + 0.5, 4)  # same id, another stretch
+    changed = tmp_path / "edited.json"
+    changed.write_text("".join(json.dumps(r) + "\n" for r in edited))
+    resumed = extract.extract(changed, out, titanet, quiet=True)
+    assert resumed.reused == resumed.embedded - 2  # only the two edited rows were embedded again
+    fresh = manifest.load(extract.extract(changed, tmp_path / "fresh", titanet, quiet=True).manifest)
+    now = manifest.load(resumed.manifest)
+    np.testing.assert_allclose(now.embeddings, fresh.embeddings, rtol=0, atol=1e-5 * np.abs(fresh.embeddings).max())
+    assert np.abs(now.embeddings[:2] - before.embeddings[:2]).max() > 1e-3  # not the stale ones
+    assert now.metadata["audio_filepath"].iloc[0] == str(tmp_path / "replaced.wav")
+
+    # and the audio file's bytes count, not its name: overwrite a file in place
+    write_wav(tmp_path / "replaced.wav", tone(5.0, freq=530.0, seed=8))
+    again = extract.extract(changed, out, titanet, quiet=True)
+    assert again.reused == again.embedded - 1
+
+
+def test_labels_are_checked_in_the_nemo_manifest_before_any_clip_is_embedded(mixed, titanet, tmp_path):
+    path, rows = mixed
+    bad = [dict(r) for r in rows]
+    bad[2]["split"] = "Train"
+    m = tmp_path / "bad.json"
+    m.write_text("".join(json.dumps(r) + "\n" for r in bad))
+    with pytest.raises(VoicesaeError, match=r"bad.json: row 3, field 'split': unknown value 'Train'"):
+        extract.extract(m, tmp_path / "out", titanet, quiet=True)
+    assert not (tmp_path / "out").exists()
+
+
+def test_nemo_normalization_of_one_row_or_identical_rows_is_refused_and_nothing_is_written(mixed, titanet, tmp_path):
+    path, rows = mixed
+    for n, picked in (("one", [rows[0]]), ("same", [rows[0], {**rows[0], "id": "twin"}])):
+        m = tmp_path / f"{n}.json"
+        m.write_text("".join(json.dumps(r) + "\n" for r in picked))
+        with pytest.raises(VoicesaeError, match=rf"{n}.json: row 1: normalization 'nemo' leaves {len(picked)} of"):
+            extract.extract(m, tmp_path / n, titanet, normalization="nemo", quiet=True)
+        assert sorted(p.name for p in (tmp_path / n).iterdir()) == ["extraction.json", "parts"]
+        # the parts are reused by a rerun with a normalization that is defined
+        ok = extract.extract(m, tmp_path / n, titanet, normalization="l2", quiet=True)
+        assert ok.reused == len(picked)

@@ -160,3 +160,42 @@ def test_the_stability_configurations_default_to_the_single_model_and_the_grids_
     assert s.stability_configs([[128, 4]]) == [[128, 4]]
     assert study.load(QUICK_STUDY).stability_configs(study.load(QUICK_STUDY).chapters.stability.configs) == \
         [[200, 20], [100, 5], [400, 20]]
+
+
+def test_notebook_parameters_are_checked_by_name_and_type_before_anything_runs():
+    import pathlib
+    ns = {"study": "s.yml", "output_dir": "o", "bootstrap": 10, "In": [], "Out": {}, "_i1": "x", "Path": pathlib.Path,
+          "pathlib": pathlib, "get_ipython": print}
+    study.check_parameters(ns, "identification")  # IPython's names, modules, classes and functions pass
+    for bad, message in (({"bootstrapp": 3}, r"parameter 'bootstrapp': this notebook has no such parameter \(did you "
+                                             r"mean bootstrap\?\); it takes study, output_dir, bootstrap"),
+                         ({"bootstrap": "abc"}, r"parameter bootstrap: expected an integer, got 'abc'"),
+                         ({"study": 5}, r"parameter study: expected text, got 5"),
+                         ({"output_dir": " "}, r"parameter output_dir: empty")):
+        with pytest.raises(VoicesaeError, match=message):
+            study.check_parameters({**ns, **bad}, "identification")
+    with pytest.raises(VoicesaeError, match="parameter 'bootstrap': this notebook has no such parameter"):
+        study.check_parameters(ns)  # chapter 1 has no options
+
+
+def test_every_notebook_checks_its_parameters_first():
+    """Each chapter's setup cell calls check_parameters with its own chapter before it loads the study."""
+    import re
+    for path in sorted((REPO / "notebooks").glob("[01]*.py")):
+        text = path.read_text()
+        chapters = re.findall(r's\.chapter\("(\w+)"', text)
+        call = re.search(r"check_parameters\(globals\(\)(?:, \"(\w+)\")?\)", text)
+        assert call and call.start() < text.index("s = load_study(study)"), path.name
+        assert call.group(1) == (chapters[0] if chapters else None), path.name
+
+
+def test_papermill_run_directly_stops_at_an_unknown_or_mistyped_parameter(tmp_path):
+    """The real thing: jupytext -> papermill on chapter 1, as a user would run it without our pipeline."""
+    import papermill as pm
+    subprocess.run([sys.executable, "-m", "jupytext", "--to", "ipynb", str(REPO / "notebooks" / "01_data.py"),
+                    "-o", str(tmp_path / "01.ipynb")], check=True, capture_output=True)
+    with pytest.raises(pm.PapermillExecutionError, match="parameter 'output_dirr': this notebook has no such"):
+        pm.execute_notebook(str(tmp_path / "01.ipynb"), str(tmp_path / "run.ipynb"), kernel_name="python3",
+                            parameters={"study": str(QUICK_STUDY), "output_dirr": str(tmp_path / "o")},
+                            progress_bar=False, cwd=str(REPO))
+    assert not (tmp_path / "o").exists()  # (a mistyped value: the unit test above)

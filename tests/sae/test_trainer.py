@@ -234,3 +234,31 @@ def test_replace_stale_retrains_a_grid_trained_with_other_settings(data, tmp_pat
     assert torch.equal(r.models[0].W_dec, fresh.models[0].W_dec)
     again = train_grid(data[:500], [SAEConfig(16, 2)], other, out_dir=tmp_path, quiet=True, replace_stale=True)
     assert capsys.readouterr().err == "" and torch.equal(again.models[0].W_dec, fresh.models[0].W_dec)  # reused
+
+
+def test_a_loss_that_becomes_nan_stops_training_naming_the_model_and_step(data, tmp_path):
+    configs = [SAEConfig(64, 4), SAEConfig(64, 4, seed=1, lr=1e30)]
+    with pytest.raises(VoicesaeError, match=r"SAE L64_k4_topk_s1: the loss became (nan|inf) at optimizer step \d+ "
+                                            r"\(epoch \d\); .*\(learning rate 1e\+30"):
+        train_grid(data[:600], configs, TrainConfig(epochs=2, batch_size=100), out_dir=tmp_path / "g", quiet=True)
+    assert not (tmp_path / "g" / "models").exists() and not (tmp_path / "g" / "results.csv").exists()
+
+
+def test_constant_data_and_one_row_are_refused_before_training(data):
+    for x, said in ((np.ones((50, 8), np.float32), "all 50 rows are the same"), (data[:1], "one row")):
+        with pytest.raises(VoicesaeError, match=f"training data: {said}"):
+            train_grid(x, [SAEConfig(8, 2)], quiet=True)
+
+
+def test_load_grid_refuses_models_trained_on_other_data(data, tmp_path):
+    from voicesae_core.sae.trainer import load_grid
+    configs = [SAEConfig(32, 4)]
+    train_grid(data[:400], configs, TrainConfig(batch_size=100), out_dir=tmp_path, quiet=True)
+    assert len(load_grid(tmp_path, configs, data[:400])) == 1
+    with pytest.raises(VoicesaeError, match=r"L32_k4_topk_s0: trained on other data"):
+        load_grid(tmp_path, configs, data[:401])
+    with pytest.raises(VoicesaeError, match=r"trained on 48-dimensional embeddings, the study's training set has 16"):
+        load_grid(tmp_path, configs, data[:400, :16])
+    sae = load_grid(tmp_path, configs)[0]
+    with pytest.raises(VoicesaeError, match=r"SAE L32_k4_topk_s0: trained on 48-dimensional embeddings, given 16"):
+        sae.encode(torch.from_numpy(data[:5, :16]))

@@ -23,6 +23,7 @@ each row depends on which rows were extracted together).
 from __future__ import annotations
 
 import json
+import math
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -32,8 +33,8 @@ import pandas as pd
 
 from . import clip, nemo_manifest, speaker_model
 from ..errors import VoicesaeError
-from ..files import atomic_path, read_json, sha256_file, write_csv, write_json
-from ..data.manifest import STANDARD_MEANINGS, write_manifest
+from ..files import atomic_path, check_output, read_json, sha256_file, write_csv, write_json
+from ..data.manifest import FIXED_LABELS, STANDARD_MEANINGS, bad_label, write_manifest
 
 NORMALIZATIONS = ("none", "l2", "nemo")
 SKIPPED_COLUMNS = ["id", "row", "audio_filepath", "reason", "message"]
@@ -76,27 +77,70 @@ def row_ids(rows: list[dict], source: Path) -> list[str]:
     return ids
 
 
+def _check_labels(rows: list[dict], source: Path) -> None:
+    """The fields with a fixed set of values (``split``, ``is_music``), checked in the NeMo manifest
+    itself: an error names its row, before any clip is embedded."""
+    table = pd.DataFrame([{c: r[c] for c in FIXED_LABELS if c in r} for r in rows])
+    bad = bad_label(table.fillna("(missing)")) if len(table.columns) else None
+    if bad:
+        at, column, allowed = bad
+        raise VoicesaeError(f"{source}: row {rows[at]['_row']}, field {column!r}: unknown value "
+                            f"{rows[at].get(column, '(missing)')!r} (allowed: {allowed})")
+
+
 def normalize(emb: np.ndarray, how: str) -> tuple[np.ndarray, str]:
     """Apply a normalisation; returns the embeddings and the sentence the manifest records."""
     if how == "none":
         return emb, "none (the model's raw output)"
+    # A row with no direction left (zero, or -- with 'nemo' -- equal to the set's mean up to float
+    # rounding) becomes NaN here, for the caller to name; dividing rounding noise by its length
+    # would give a finite, meaningless unit vector.
+    def unit(v, scale):
+        length = np.linalg.norm(v, axis=1, keepdims=True)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            return np.where(length > 1e-5 * scale, v / length, np.nan).astype(np.float32)
+
+    raw_length = np.linalg.norm(emb, axis=1, keepdims=True)
     if how == "l2":
-        return emb / np.linalg.norm(emb, axis=1, keepdims=True), "l2 per row"
+        return unit(emb, 1e-30), "l2 per row"
     if how == "nemo":
-        centred = emb - emb.mean(axis=0)
-        return (centred / np.linalg.norm(centred, axis=1, keepdims=True),
+        return (unit(emb - emb.mean(axis=0), raw_length),
                 f"NeMo embedding_normalize over these {len(emb)} rows: minus their mean, then l2 per row "
                 "(set-dependent: a row changes if other rows are added or removed)")
     raise VoicesaeError(f"normalization {how!r}: expected one of {NORMALIZATIONS}")
 
 
-def _parts(out_dir: Path) -> dict[str, tuple[np.ndarray, str]]:
-    """{id: (raw embedding, audio notes)} of every chunk an earlier run saved."""
+def _parts(out_dir: Path) -> dict[str, tuple[np.ndarray, str, str]]:
+    """{id: (raw embedding, audio notes, row key)} of every chunk an earlier run saved (a later
+    chunk's entry for an id replaces an earlier one's)."""
     done = {}
     for part in sorted((out_dir / "parts").glob("part-*.npz")):
-        with np.load(part, allow_pickle=False) as z:
-            done.update(zip(z["ids"].tolist(), zip(z["embeddings"], z["notes"].tolist())))
+        try:
+            with np.load(part, allow_pickle=False) as z:
+                keys = z["keys"].tolist() if "keys" in z.files else [""] * len(z["ids"])  # older parts: never reused
+                done.update(zip(z["ids"].tolist(), zip(z["embeddings"], z["notes"].tolist(), keys)))
+        except (ValueError, OSError, KeyError) as e:
+            raise VoicesaeError(f"{part}: corrupt part of an earlier extraction ({e}); delete it to embed "
+                                "its rows again") from None
     return done
+
+
+def row_keys(rows: list[dict], min_duration: float) -> list[str]:
+    """For each row, a hash of everything its embedding depends on besides the model (which
+    ``extraction.json`` pins): the audio file's bytes, offset, duration and min_duration. A
+    resumed run reuses an embedding only under the same id *and* key, so an edited row or a
+    replaced audio file is embedded again, never served stale."""
+    import hashlib
+
+    audio_hash = {}
+    keys = []
+    for row in rows:
+        path = row["audio_filepath"]
+        if path not in audio_hash:
+            audio_hash[path] = sha256_file(path) if Path(path).is_file() else "missing"
+        what = [audio_hash[path], row["offset"], row.get("duration"), min_duration]
+        keys.append(hashlib.sha256(json.dumps(what).encode()).hexdigest())
+    return keys
 
 
 def raw_embeddings(out_dir: str | Path) -> tuple[list[str], np.ndarray]:
@@ -104,15 +148,15 @@ def raw_embeddings(out_dir: str | Path) -> tuple[list[str], np.ndarray]:
     done = _parts(Path(out_dir))
     if not done:
         raise VoicesaeError(f"{out_dir}: no extracted embeddings (parts/) here")
-    return list(done), np.stack([e for e, _ in done.values()])
+    return list(done), np.stack([e for e, _, _ in done.values()])
 
 
-def _save_part(out_dir: Path, ids: list[str], emb: list[np.ndarray], notes: list[str]) -> None:
+def _save_part(out_dir: Path, ids: list[str], emb: list[np.ndarray], notes: list[str], keys: list[str]) -> None:
     n = len(list((out_dir / "parts").glob("part-*.npz")))
     with atomic_path(out_dir / "parts" / f"part-{n:05d}.npz", suffix=".npz") as tmp:
         with open(tmp, "wb") as f:
             np.savez(f, ids=np.array(ids, dtype=str), embeddings=np.stack(emb).astype(np.float32),
-                     notes=np.array(notes, dtype=str))
+                     notes=np.array(notes, dtype=str), keys=np.array(keys, dtype=str))
 
 
 def extract(nemo_in: str | Path, out_dir: str | Path, model: str | speaker_model.SpeakerModel = "random:titanet-small",
@@ -122,13 +166,22 @@ def extract(nemo_in: str | Path, out_dir: str | Path, model: str | speaker_model
     """Embed every row of the NeMo manifest ``nemo_in`` into ``out_dir`` (see the module's docstring)."""
     from tqdm.auto import tqdm
 
+    from .. import device as devices
+
+    # Everything that can be checked is, before a model is loaded or a clip embedded.
     if normalization not in NORMALIZATIONS:
         raise VoicesaeError(f"normalization {normalization!r}: expected one of {NORMALIZATIONS}")
-    if batch_size < 1:
-        raise VoicesaeError(f"batch_size must be at least 1, got {batch_size}")
+    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
+        raise VoicesaeError(f"batch_size: expected an integer of at least 1, got {batch_size!r}")
+    if not (isinstance(min_duration, (int, float)) and math.isfinite(min_duration) and min_duration >= 0):
+        raise VoicesaeError(f"min_duration: expected a non-negative number of seconds, got {min_duration!r}")
+    device = str(devices.resolve(device, "device"))
     nemo_in, out_dir = Path(nemo_in), Path(out_dir)
     rows = nemo_manifest.read(nemo_in)
+    check_output(out_dir, [nemo_in, *(r["audio_filepath"] for r in rows)], "--out", kind="folder")
     ids = row_ids(rows, nemo_in)
+    _check_labels(rows, nemo_in)
+    keys = row_keys(rows, min_duration)
     m = model if isinstance(model, speaker_model.SpeakerModel) else speaker_model.load(model, device, seed)
 
     # An interrupted run may be resumed only with the same model.
@@ -140,26 +193,27 @@ def extract(nemo_in: str | Path, out_dir: str | Path, model: str | speaker_model
                             f"({earlier.get('model')}); use another folder or delete it")
     write_json(stamp_path, stamp)
     done = _parts(out_dir)
-    reused = sum(i in done for i in ids)
+    fresh = {rid for rid, key in zip(ids, keys) if rid in done and done[rid][2] == key}
+    reused = len(fresh)
 
     skipped, pending = [], []
-    for rid, row in zip(ids, rows):
-        if rid in done:
+    for rid, row, key in zip(ids, rows, keys):
+        if rid in fresh:
             continue
         if row.get("duration") is not None and row["duration"] < min_duration:
             skipped.append({"id": rid, "row": row["_row"], "audio_filepath": row["audio_filepath"], "reason": "too_short",
                             "message": f"duration {row['duration']} s < min_duration {min_duration} s"})
             continue
-        pending.append((rid, row))
+        pending.append((rid, row, key))
     # Similar durations together: little padding to compute. (Results do not depend on it.)
     pending.sort(key=lambda p: p[1].get("duration") or 0.0)
 
     start = time.perf_counter()
-    new_ids, new_emb, new_notes = [], [], []
+    new_ids, new_emb, new_notes, new_keys = [], [], [], []
     bar = tqdm(total=len(pending), desc=f"embedding ({m.source})", unit="clip", disable=quiet)
     for b in range(0, len(pending), batch_size):
-        signals, batch_ids, batch_notes = [], [], []
-        for rid, row in pending[b: b + batch_size]:
+        signals, batch_ids, batch_notes, batch_keys = [], [], [], []
+        for rid, row, key in pending[b: b + batch_size]:
             try:
                 sound = clip.read(row["audio_filepath"], row["offset"], row.get("duration"), m.sample_rate, min_duration)
             except clip.BadAudio as e:
@@ -169,28 +223,47 @@ def extract(nemo_in: str | Path, out_dir: str | Path, model: str | speaker_model
             signals.append(sound.signal)
             batch_ids.append(rid)
             batch_notes.append("; ".join(sound.notes))
+            batch_keys.append(key)
         if signals:
-            new_emb.extend(m.embed(signals))
-            new_ids.extend(batch_ids)
-            new_notes.extend(batch_notes)
+            for rid, key, note, e in zip(batch_ids, batch_keys, batch_notes, m.embed(signals)):
+                if not np.all(np.isfinite(e)):  # the model's failure on this clip, said, never saved
+                    row = rows[ids.index(rid)]
+                    skipped.append({"id": rid, "row": row["_row"], "audio_filepath": row["audio_filepath"],
+                                    "reason": "non_finite", "message": "the speaker model returned NaN or inf"})
+                    continue
+                new_emb.append(e)
+                new_ids.append(rid)
+                new_notes.append(note)
+                new_keys.append(key)
         bar.update(len(pending[b: b + batch_size]))
         bar.set_postfix(skipped=len(skipped))
         if len(new_ids) >= flush_every or (b + batch_size >= len(pending) and new_ids):
-            _save_part(out_dir, new_ids, new_emb, new_notes)
-            done.update(zip(new_ids, zip(new_emb, new_notes)))
-            new_ids, new_emb, new_notes = [], [], []
+            _save_part(out_dir, new_ids, new_emb, new_notes, new_keys)
+            done.update(zip(new_ids, zip(new_emb, new_notes, new_keys)))
+            fresh.update(new_ids)
+            new_ids, new_emb, new_notes, new_keys = [], [], [], []
     bar.close()
     seconds = time.perf_counter() - start
 
     skipped_table = pd.DataFrame(skipped, columns=SKIPPED_COLUMNS).sort_values("row").reset_index(drop=True)
-    write_csv(out_dir / "skipped.csv", skipped_table, index=False)
-    keep = [i for i, rid in enumerate(ids) if rid in done]
+    keep = [i for i, rid in enumerate(ids) if rid in fresh]
     if not keep:
+        write_csv(out_dir / "skipped.csv", skipped_table, index=False)
         raise VoicesaeError(f"{nemo_in}: no row could be embedded ({len(skipped)} skipped; see {out_dir / 'skipped.csv'})")
     emb, sentence = normalize(np.stack([done[ids[i]][0] for i in keep]).astype(np.float32), normalization)
+    zero = np.flatnonzero(~np.all(np.isfinite(emb), axis=1))
+    if len(zero):
+        raise VoicesaeError(f"{nemo_in}: row {rows[keep[zero[0]]]['_row']}: normalization {normalization!r} "
+                            f"leaves {len(zero)} of {len(keep)} embedding(s) undefined (a zero vector divided by "
+                            "its length; with 'nemo': one row, or rows identical to their mean); use another "
+                            "normalization or more rows. Nothing was written but the reusable parts/")
+    write_csv(out_dir / "skipped.csv", skipped_table, index=False)
 
     meta = pd.DataFrame([{"id": ids[i], **{k: v for k, v in rows[i].items() if k not in ("_row", "id")},
                           "manifest_row": rows[i]["_row"], "audio_notes": done[ids[i]][1]} for i in keep])
+    # The manifest goes last, and the old one first: a run killed in between leaves no manifest
+    # (so nothing loads a half-updated set), and a rerun reuses every part.
+    (out_dir / "manifest.json").unlink(missing_ok=True)
     with atomic_path(out_dir / "embeddings.npy", suffix=".npy") as tmp:
         with open(tmp, "wb") as f:
             np.save(f, emb.astype(np.float32))

@@ -7,6 +7,7 @@ manifest's folder, as NeMo does. A malformed line is one VoicesaeError naming fi
 from __future__ import annotations
 
 import json
+import math
 import os
 from pathlib import Path
 
@@ -14,7 +15,7 @@ import pandas as pd
 
 from ..data.manifest import nemo_pkl_id
 from ..errors import VoicesaeError
-from ..files import atomic_path
+from ..files import atomic_path, check_output
 
 NEMO_FIELDS = {
     "audio_filepath": "the audio file (relative paths are relative to the NeMo manifest)",
@@ -34,7 +35,12 @@ def read(path: str | Path, resolve: bool = True) -> list[dict]:
     if not path.is_file():
         raise VoicesaeError(f"{path}: NeMo manifest not found")
     rows = []
-    for n, line in enumerate(path.read_text().splitlines(), start=1):
+    for n, raw in enumerate(path.read_bytes().splitlines(), start=1):
+        try:
+            line = raw.decode("utf-8-sig" if n == 1 else "utf-8")
+        except UnicodeDecodeError as e:
+            raise VoicesaeError(f"{path}: row {n}: not UTF-8 text (byte {raw[e.start]:#04x} at column "
+                                f"{e.start + 1}); save the manifest as UTF-8") from None
         if not line.strip():
             continue
         try:
@@ -43,6 +49,10 @@ def read(path: str | Path, resolve: bool = True) -> list[dict]:
             raise VoicesaeError(f"{path}: row {n}: not a JSON object ({e.msg})") from None
         if not isinstance(row, dict):
             raise VoicesaeError(f"{path}: row {n}: not a JSON object")
+        for field, value in row.items():  # Python's json writes a missing pandas value as NaN
+            if isinstance(value, float) and not math.isfinite(value):
+                raise VoicesaeError(f"{path}: row {n}: field {field!r} is {value} (not a number JSON allows; "
+                                    "leave the field out, or write null)")
         audio = row.get("audio_filepath")
         if not isinstance(audio, str) or not audio:
             raise VoicesaeError(f"{path}: row {n}: field 'audio_filepath' is missing or not a string")
@@ -84,6 +94,7 @@ def to_metadata(nemo_manifest: str | Path, out: str | Path) -> Path:
     the same key (several segments of one file) would overwrite each other in NeMo's .pkl:
     that is an error here, naming both lines, rather than a silently lost row."""
     path = Path(nemo_manifest)
+    out = check_output(out, [path], "--out", ours=lambda p: p.suffix == ".csv")
     rows, seen = [], {}
     for row in read(path, resolve=False):
         line_no = row.pop("_row")
@@ -94,7 +105,6 @@ def to_metadata(nemo_manifest: str | Path, out: str | Path) -> Path:
                                 "segment its own file, or use our extraction (python -m voicesae_core audio extract)")
         seen[key] = line_no
         rows.append({"id": key, **row})
-    out = Path(out)
     with atomic_path(out) as tmp:
         pd.DataFrame(rows).to_csv(tmp, index=False)
     return out

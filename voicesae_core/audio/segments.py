@@ -14,6 +14,7 @@ recording with none is listed with its reason.
 """
 from __future__ import annotations
 
+import json
 import math
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,7 +24,7 @@ import pandas as pd
 
 from . import clip, nemo_manifest
 from ..errors import VoicesaeError
-from ..files import write_csv
+from ..files import check_output, write_csv
 
 FRAME = 0.01
 """Seconds per frame of the energy detector."""
@@ -98,6 +99,16 @@ def pack(regions: list[tuple[float, float]], min_len: float = 4.0, max_len: floa
     return out
 
 
+def _is_segment_manifest(path: Path) -> bool:
+    """Whether ``path`` is a segment manifest (JSON lines with ``source_row``), which a rerun may replace."""
+    try:
+        with open(path, encoding="utf-8") as f:
+            first = json.loads(f.readline())
+    except (OSError, ValueError):
+        return False
+    return isinstance(first, dict) and "source_row" in first
+
+
 def segment(nemo_in: str | Path, nemo_out: str | Path, method: str = "energy", min_len: float = 4.0,
             max_len: float = 8.0, sample_rate: int = 16000, threshold: float = 0.01, min_silence: float = 0.5,
             quiet: bool = False) -> SegmentResult:
@@ -111,7 +122,12 @@ def segment(nemo_in: str | Path, nemo_out: str | Path, method: str = "energy", m
 
     if method not in ("energy", "silero"):
         raise VoicesaeError(f"segment method {method!r}: expected 'energy' or 'silero'")
+    for name, value in (("min_len", min_len), ("max_len", max_len)):
+        if not (isinstance(value, (int, float)) and math.isfinite(value) and value > 0):
+            raise VoicesaeError(f"segment length {name}: expected a positive number of seconds, got {value}")
+    pack([], min_len, max_len)  # checks the pair before any audio is read
     rows = nemo_manifest.read(nemo_in)
+    check_output(nemo_out, [nemo_in, *(r["audio_filepath"] for r in rows)], "--out", ours=_is_segment_manifest)
     out_rows, skipped = [], []
     for row in tqdm(rows, desc="segmenting", unit="file", disable=quiet):
         try:
@@ -137,9 +153,9 @@ def segment(nemo_in: str | Path, nemo_out: str | Path, method: str = "energy", m
     if not out_rows:
         raise VoicesaeError(f"{nemo_in}: no recording gave a segment of {min_len}-{max_len} s "
                             f"({len(skipped)} skipped; first: {skipped[0]['message'] if skipped else '-'})")
-    path = nemo_manifest.write(nemo_out, out_rows)
     table = pd.DataFrame(skipped, columns=["row", "audio_filepath", "reason", "message"])
-    write_csv(Path(str(path) + ".skipped.csv"), table, index=False)
+    write_csv(Path(str(Path(nemo_out).resolve()) + ".skipped.csv"), table, index=False)
+    path = nemo_manifest.write(nemo_out, out_rows)  # last: a manifest on disk means the run finished
     return SegmentResult(path, table, len(out_rows), float(sum(r["duration"] for r in out_rows)))
 
 

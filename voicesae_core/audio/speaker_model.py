@@ -141,6 +141,9 @@ def load(source: str, device: str = "cpu", seed: int = 0) -> SpeakerModel:
     _quiet_nemo()
     if source.startswith("random:"):
         size = source.split(":", 1)[1]
+        if size not in TITANET_FILTERS:  # before NeMo builds anything
+            raise VoicesaeError(f"model {source!r}: unknown TitaNet size {size!r} (expected random:"
+                                f"{' or random:'.join(sorted(TITANET_FILTERS))})")
         torch.manual_seed(seed)
         model = EncDecSpeakerLabelModel(cfg=OmegaConf.create(titanet_config(size)))
         return _prepare(model, source, device, {"seed": seed, "weights": "random (no trained meaning)"})

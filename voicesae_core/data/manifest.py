@@ -25,8 +25,9 @@ import jsonschema
 import numpy as np
 import pandas as pd
 
+from ..arrays import read_npy
 from ..errors import VoicesaeError
-from ..files import atomic_path, read_json, sha256_file
+from ..files import atomic_path, check_output, read_json, sha256_file
 
 SCHEMA = json.loads((Path(__file__).with_name("manifest_schema.json")).read_text())
 STANDARD_COLUMNS = ("id", "speaker", "language", "gender", "is_music", "split")
@@ -100,7 +101,7 @@ def read_embeddings(path: Path, fmt: str, columns: list[str] | None = None) -> t
     """(ids or None when positional, (rows, dim) float array) from an embeddings file."""
     try:
         if fmt == "npy":
-            return None, np.load(path, allow_pickle=False)
+            return None, read_npy(path)
         if fmt == "nemo_pkl":
             with open(path, "rb") as f:
                 d = _NumpyOnly(f).load()
@@ -148,12 +149,16 @@ def read_manifest(path: str | Path) -> dict:
     if not path.is_file():
         raise VoicesaeError(f"{path}: no such manifest")
     manifest = read_json(path)
+    _check_schema(manifest, path)
+    return manifest
+
+
+def _check_schema(manifest, path: Path) -> None:
     errors = sorted(jsonschema.Draft202012Validator(SCHEMA).iter_errors(manifest), key=lambda e: list(e.path))
     if errors:
         e = errors[0]
         where = ".".join(str(p) for p in e.path) or "(top level)"
         raise VoicesaeError(f"{path}: field '{where}': {e.message}")
-    return manifest
 
 
 def _row_error(path: Path, row: int, field: str, message: str) -> VoicesaeError:
@@ -177,13 +182,11 @@ def check_files(path: str | Path, m: dict | None = None, check_hashes: bool = Tr
     return files
 
 
-def load(manifest_path: str | Path, check_hashes: bool = True) -> Dataset:
-    """Validate the manifest and its files, and return the dataset (see the module docstring)."""
-    path = Path(manifest_path)
-    m = read_manifest(path)
-    files = check_files(path, m, check_hashes)
-    emb_path, meta_path = files["embeddings"], files["metadata"]
-    ids, emb = read_embeddings(emb_path, m["embeddings"]["format"], m["embeddings"].get("columns"))
+def check_dataset(m: dict, path: Path, emb_path: Path, ids, emb: np.ndarray, meta_path: Path,
+                  meta: pd.DataFrame) -> tuple[np.ndarray, pd.DataFrame]:
+    """Check embeddings and metadata against each other and the manifest ``m`` (at ``path``); each
+    problem is a VoicesaeError naming the file (the user's own, never a temporary), row and field.
+    Returns the embeddings (float32, in metadata order) and the metadata."""
     if emb.ndim != 2:
         raise VoicesaeError(f"{emb_path}: expected a 2-D array (rows x dimensions), got shape {emb.shape}")
     if emb.shape[1] != m["dim"]:
@@ -197,7 +200,6 @@ def load(manifest_path: str | Path, check_hashes: bool = True) -> Dataset:
         name = f"id {ids[row]!r}" if ids is not None else f"row {row}"
         raise VoicesaeError(f"{emb_path}: {name}, dimension {col} is {emb[row, col]} (NaN/inf not allowed)")
 
-    meta = read_metadata(meta_path, m["metadata"]["format"])
     if "id" not in meta.columns:
         raise VoicesaeError(f"{meta_path}: no 'id' column (columns: {list(meta.columns)})")
     undocumented = [c for c in meta.columns if c not in m["columns"]]
@@ -221,21 +223,42 @@ def load(manifest_path: str | Path, check_hashes: bool = True) -> Dataset:
         if len(meta) != m["rows"]:
             raise VoicesaeError(f"{meta_path}: has {len(meta)} rows, the manifest's field 'rows' says {m['rows']}")
     labels = {**m.get("labels", {}), **FIXED_LABELS}
-    for column in meta.columns:
-        if column not in labels and column not in ("language", "gender"):
-            continue
-        if column not in labels:
+    for column in ("language", "gender"):
+        if column in meta.columns and column not in labels:
             raise VoicesaeError(f"{path}: field 'labels' lists no allowed values for column '{column}'")
-        allowed = labels[column]
+    bad = bad_label(meta, labels)
+    if bad:
+        row, column, allowed = bad
+        raise _row_error(meta_path, row + 1, column, f"unknown value {meta[column].iloc[row]!r} (allowed: {allowed})")
+    if "is_music" in meta.columns:
+        meta["is_music"] = meta["is_music"].astype(np.int8)
+    return emb, meta
+
+
+def bad_label(meta: pd.DataFrame, labels: dict = FIXED_LABELS) -> tuple[int, str, list] | None:
+    """The first (row position, column, allowed values) whose value is not among its column's
+    allowed ``labels`` (``is_music`` compared as a number), or None when every value is allowed."""
+    for column in meta.columns:
+        if column not in labels:
+            continue
         values = meta[column]
         if column == "is_music":
             values = pd.to_numeric(values, errors="coerce")
-        bad = ~values.isin(allowed)
+        bad = ~values.isin(labels[column])
         if bad.any():
-            row = int(np.argmax(bad.to_numpy()))
-            raise _row_error(meta_path, row + 1, column, f"unknown value {meta[column].iloc[row]!r} (allowed: {allowed})")
-    if "is_music" in meta.columns:
-        meta["is_music"] = meta["is_music"].astype(np.int8)
+            return int(np.argmax(bad.to_numpy())), column, labels[column]
+    return None
+
+
+def load(manifest_path: str | Path, check_hashes: bool = True) -> Dataset:
+    """Validate the manifest and its files, and return the dataset (see the module docstring)."""
+    path = Path(manifest_path)
+    m = read_manifest(path)
+    files = check_files(path, m, check_hashes)
+    emb_path, meta_path = files["embeddings"], files["metadata"]
+    ids, emb = read_embeddings(emb_path, m["embeddings"]["format"], m["embeddings"].get("columns"))
+    meta = read_metadata(meta_path, m["metadata"]["format"])
+    emb, meta = check_dataset(m, path, emb_path, ids, emb, meta_path, meta)
     return Dataset(emb, meta, m, path)
 
 
@@ -273,11 +296,17 @@ def write_manifest(out: str | Path, embeddings: str | Path, metadata: str | Path
     Paths are stored relative to the manifest's folder. Column meanings default to the
     standard ones; other columns need ``columns``. Label sets default to the values present.
     """
+    check_output(out, [embeddings, metadata, ground_truth], "manifest --out", ours=is_manifest)
     out = Path(out).resolve()
     emb_path, meta_path = Path(embeddings).resolve(), Path(metadata).resolve()
+    for what, f in (("embeddings", emb_path), ("metadata", meta_path)):
+        if not f.is_file():
+            raise VoicesaeError(f"{f}: {what} file not found")
     efmt, mfmt = _format_of(emb_path, "embeddings"), _format_of(meta_path, "metadata")
     ids, emb = read_embeddings(emb_path, efmt)
     meta = read_metadata(meta_path, mfmt)
+    if "id" not in meta.columns:
+        raise VoicesaeError(f"{meta_path}: no 'id' column (columns: {list(meta.columns)})")
     meanings = {c: STANDARD_MEANINGS[c] for c in meta.columns if c in STANDARD_MEANINGS}
     meanings.update(columns or {})
     missing = [c for c in meta.columns if c not in meanings]
@@ -299,7 +328,18 @@ def write_manifest(out: str | Path, embeddings: str | Path, metadata: str | Path
         manifest["normalization"] = normalization
     if ground_truth is not None:
         manifest["ground_truth"] = {"path": rel(ground_truth), "sha256": sha256_file(ground_truth)}
-    with atomic_path(out) as tmp:  # only a manifest that validates replaces the old one
+    # Checked before anything is written, with the user's own file names in any error.
+    _check_schema(manifest, out)
+    check_dataset(manifest, out, emb_path, ids, emb, meta_path, meta)
+    with atomic_path(out) as tmp:
         tmp.write_text(json.dumps(manifest, indent=2) + "\n")
-        load(tmp, check_hashes=False)  # the hashes were computed just above
     return out
+
+
+def is_manifest(path: Path) -> bool:
+    """Whether ``path`` holds a data manifest (JSON with our ``schema_version``): one we may replace."""
+    try:
+        m = json.loads(Path(path).read_text())
+    except (OSError, ValueError):
+        return False
+    return isinstance(m, dict) and "schema_version" in m and "embeddings" in m

@@ -18,7 +18,7 @@ from pathlib import Path
 from tqdm.auto import tqdm
 
 from ..errors import VoicesaeError
-from ..files import atomic_path
+from ..files import atomic_path, check_output
 from . import study as study_file
 
 ORDER = ["01_data", "02_train_grid", "03_identification", "04_splitting", "05_steering", "06_audio", "07_recovery",
@@ -48,6 +48,9 @@ def prepare(study_path: str | Path, overrides: dict | None, output_dir: str | Pa
     dataset stops here, before anything is written. Then write it to ``output_dir/study.yml`` and
     return it as read from there."""
     s = study_file.load(study_path, overrides or {})
+    check_output(output_dir, (), "--output-dir", kind="folder")
+    from .. import device
+    device.resolve(s.device, f"{s.path}: device")  # a study for a GPU machine stops here on one without
     notebooks_dir(s)
     ensure_data(s, quiet=quiet)
     written = s.write(Path(output_dir) / STUDY_FILE)

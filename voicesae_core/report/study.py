@@ -405,7 +405,9 @@ def load(path: str | Path, overrides: dict | None = None) -> Study:
     if not path.is_file():
         raise VoicesaeError(f"{path}: no such study file")
     try:
-        raw = yaml.safe_load(path.read_text())
+        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except UnicodeDecodeError as e:
+        raise VoicesaeError(f"{path}: not UTF-8 text (byte {e.object[e.start]:#04x} at offset {e.start})") from None
     except yaml.YAMLError as e:
         mark = getattr(e, "problem_mark", None)
         where = f" (line {mark.line + 1})" if mark else ""
@@ -414,6 +416,37 @@ def load(path: str | Path, overrides: dict | None = None) -> Study:
         raise VoicesaeError(f"{path}: a study file is a mapping of keys (name, datasets, features, ...)")
     study = from_dict(raw, path)
     return override(study, overrides) if overrides else study
+
+
+IPYTHON_NAMES = {"In", "Out", "get_ipython", "exit", "quit", "open"}
+"""Names IPython itself puts in a notebook's namespace (beside the underscored ones)."""
+
+
+def check_parameters(namespace: dict, chapter: str | None = None, known: dict | None = None) -> None:
+    """Check a notebook's parameters as papermill left them in ``namespace`` (its ``globals()``),
+    before anything runs: every plain value there must be a parameter the notebook declares
+    (``study``, ``output_dir``, and chapter ``chapter``'s options, or ``known``: {name: type}),
+    of its type. Papermill itself passes an unknown ``-p`` name without a word, and a wrong type
+    would fail deep inside a cell; here either is one error naming the parameter."""
+    import types
+
+    known = dict(known) if known is not None else {"study": str, "output_dir": str}
+    if chapter is not None:
+        options = getattr(Chapters(), chapter)
+        known.update(checked.hints(type(options)))
+    for name, value in namespace.items():
+        if (name.startswith("_") or name in IPYTHON_NAMES or callable(value)
+                or isinstance(value, types.ModuleType)):
+            continue
+        if name not in known:
+            close = difflib.get_close_matches(name, known, n=1)
+            hint = f" (did you mean {close[0]}?)" if close else ""
+            raise VoicesaeError(f"parameter {name!r}: this notebook has no such parameter{hint}; it takes "
+                                f"{', '.join(known)}")
+        checked.convert(value, known[name], f"parameter {name}")
+    for name in ("study", "output_dir"):
+        if name in known and name in namespace and not str(namespace[name]).strip():
+            raise VoicesaeError(f"parameter {name}: empty; expected a path")
 
 
 def from_dict(raw: dict, path: str | Path = "study.yml") -> Study:

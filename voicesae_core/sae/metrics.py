@@ -65,6 +65,11 @@ def evaluate(sae: SparseAutoencoder, x, batch_size: int = 16384) -> Metrics:
         l0 += float(active.sum())
         fired += active.sum(0).double()
     total_var = sum_x2 - float(sum_x.pow(2).sum()) / n  # sum_i ||x_i - mean||^2
+    if n < 2 or total_var <= 1e-12 * sum_x2:
+        # FVU is relative to the data's variance: undefined for one row or identical rows.
+        sae.train(was_training)
+        raise VoicesaeError(f"evaluation data: {'one row' if n < 2 else f'all {n} rows are the same'} (variance 0); "
+                            "the fraction of variance unexplained is undefined")
     sae.train(was_training)
     density = (fired / n).cpu().numpy()
     return Metrics(fvu=sq_err / total_var if total_var > 0 else float("nan"), nmse=nmse / n, l0=l0 / n,

@@ -84,6 +84,9 @@ class SparseAutoencoder(nn.Module):
 
     def encode_pre(self, x: torch.Tensor) -> torch.Tensor:
         """v_pre = W_enc (x - b_pre) + b_lat."""
+        if x.shape[-1] != self.W_enc.shape[1]:
+            raise VoicesaeError(f"SAE {self.cfg.name}: trained on {self.W_enc.shape[1]}-dimensional embeddings, "
+                                f"given {x.shape[-1]}-dimensional data (a grid from other data?)")
         return torch.addmm(self.b_lat, x - self.b_pre, self.W_enc.T)
 
     def activate(self, v_pre: torch.Tensor) -> torch.Tensor:
@@ -191,6 +194,8 @@ class SparseAutoencoder(nn.Module):
             t = tensors[name].reshape(want) if name == "threshold" else tensors[name]
             if t.shape != want:
                 raise VoicesaeError(f"{st_path}: tensor {name!r} has shape {tuple(t.shape)}, cfg.json implies {tuple(want)}")
+            if t.is_floating_point() and not bool(torch.isfinite(t).all()):
+                raise VoicesaeError(f"{st_path}: tensor {name!r} holds NaN or inf (a model that diverged?)")
             with torch.no_grad():
                 getattr(sae, name).copy_(t)
         sae.info = meta.get("info", {})

@@ -43,8 +43,9 @@ from ..version import __version__
 from . import convergence, kernels
 from .config import SAEConfig, TrainConfig
 from ..arrays import as_data
+from .. import device as devices
 from ..errors import VoicesaeError
-from ..files import atomic_path, sha256_array
+from ..files import atomic_path, check_output, sha256_array
 from .geometric_median import geometric_median
 from .loss import sae_loss
 from .metrics import evaluate
@@ -66,11 +67,7 @@ class GridResult(NamedTuple):
 
 
 def pick_device(name: str) -> torch.device:
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if name.startswith("cuda") and not torch.cuda.is_available():
-        raise VoicesaeError(f"TrainConfig.device: {name!r} requested but CUDA is not available")
-    return torch.device(name)
+    return devices.resolve(name, "TrainConfig.device")
 
 
 class GridMember:
@@ -282,8 +279,18 @@ def _model_parallel(workers: int):
 def _step_group(group, scaled) -> None:
     for m in group:
         sq_err = m.step(scaled[m.scale])
+        if not math.isfinite(sq_err):  # the float() above already synchronised: this check is free
+            raise _Diverged(m.cfg, sq_err)
         m.epoch_sq_err += sq_err
         m.window_sq_err += sq_err
+
+
+class _Diverged(Exception):
+    """A model's loss became NaN or inf (train_grid turns it into a VoicesaeError naming the step)."""
+
+    def __init__(self, cfg: SAEConfig, value: float):
+        super().__init__(cfg.name)
+        self.cfg, self.value = cfg, value
 
 
 def train_grid(data, configs: list[SAEConfig], train: TrainConfig = TrainConfig(), out_dir: str | Path | None = None,
@@ -316,22 +323,27 @@ def train_grid(data, configs: list[SAEConfig], train: TrainConfig = TrainConfig(
     fingerprint = _fingerprint(configs, train, data_hash)
 
     # Shared, data-derived initial state: the geometric median of a fixed sample, the scale.
-    gen = torch.Generator().manual_seed(train.data_seed)
-    sample = x[torch.randperm(n, generator=gen)[: train.median_sample]]
-    median = geometric_median(sample)
     sum_x, sum_sq = torch.zeros(d, dtype=torch.float64), 0.0
     for s in range(0, n, 65536):  # in chunks: no float64 copy of the whole data
         chunk = x[s:s + 65536].double()
         sum_x += chunk.sum(0)
         sum_sq += float(chunk.pow(2).sum())
     mean_sq_norm = sum_sq / n
+    variance = mean_sq_norm - float((sum_x / n).pow(2).sum())
+    if n < 2 or variance <= 1e-12 * max(mean_sq_norm, 1e-30):
+        # FVU divides by the data's variance: with none there is nothing to explain, and no SAE to judge.
+        raise VoicesaeError(f"training data: {'one row' if n < 2 else f'all {n} rows are the same'} "
+                            "(variance 0); an SAE needs rows that differ")
+    gen = torch.Generator().manual_seed(train.data_seed)
+    sample = x[torch.randperm(n, generator=gen)[: train.median_sample]]
+    median = geometric_median(sample)
     data_mean = (sum_x / n).to(device)
     members = []
     for c in configs:
         scale = 1.0 / math.sqrt(mean_sq_norm) if c.normalize_input and mean_sq_norm > 0 else 1.0
         members.append(GridMember(c, median, scale, train, device, backend))
 
-    out = Path(out_dir) if out_dir is not None else None
+    out = check_output(out_dir, (), "out_dir", kind="folder") if out_dir is not None else None
     ckpt = out / CHECKPOINT if out is not None else None
     start_epoch, start_step, done, window_var = 0, 0, False, 0.0
     if ckpt is not None and ckpt.exists():
@@ -375,11 +387,18 @@ def train_grid(data, configs: list[SAEConfig], train: TrainConfig = TrainConfig(
                     var_seen += batch_var
                     window_var += batch_var
                     scaled = {scale: xb * scale for scale in {m.scale for m in members}}
-                    if pool is None:
-                        _step_group(members, scaled)
-                    else:
-                        for future in [pool.submit(_step_group, g, scaled) for g in groups]:
-                            future.result()
+                    try:
+                        if pool is None:
+                            _step_group(members, scaled)
+                        else:
+                            for future in [pool.submit(_step_group, g, scaled) for g in groups]:
+                                future.result()
+                    except _Diverged as e:
+                        bar.close()
+                        raise VoicesaeError(
+                            f"SAE {e.cfg.name}: the loss became {e.value} at optimizer step "
+                            f"{epoch * steps_per_epoch + step + 1} (epoch {epoch + 1}); training stopped and "
+                            f"nothing of this run was saved (learning rate {e.cfg.lr:g}: try a smaller one)") from None
                     bar.update(len(rows))
                     bar.set_postfix_str(_fvu_postfix(members, var_seen), refresh=False)
                     done_steps = epoch * steps_per_epoch + step + 1
@@ -447,10 +466,12 @@ def train_sae(data, cfg: SAEConfig, train: TrainConfig = TrainConfig(), **kwargs
     return train_grid(data, [cfg], train, **kwargs).models[0]
 
 
-def load_grid(out_dir: str | Path, configs: list[SAEConfig]) -> list[SparseAutoencoder]:
+def load_grid(out_dir: str | Path, configs: list[SAEConfig], train_data=None) -> list[SparseAutoencoder]:
     """The trained models of ``configs`` from a grid folder written by ``train_grid``, in config order.
 
-    A missing model is one error listing every absent name, not a silent gap in a figure.
+    A missing model is one error listing every absent name, not a silent gap in a figure. With
+    ``train_data`` (n, d_in), each model must have been trained on exactly that data (its saved
+    ``train_data_sha256``): a grid folder left by another study's data is an error, not a result.
     """
     out = Path(out_dir)
     names = [c.name for c in configs]
@@ -463,4 +484,16 @@ def load_grid(out_dir: str | Path, configs: list[SAEConfig]) -> list[SparseAutoe
     for c, m in zip(configs, models):
         if (m.cfg.latent_dim, m.cfg.k, m.cfg.activation, m.cfg.seed) != (c.latent_dim, c.k, c.activation, c.seed):
             raise VoicesaeError(f"{out / 'models' / c.name}: holds {m.cfg.name}, not {c.name}")
+    if train_data is not None:
+        x = as_data(train_data, "training data")
+        digest = sha256_array(x)
+        for c, m in zip(configs, models):
+            if m.cfg.d_in != x.shape[1]:
+                raise VoicesaeError(f"{out / 'models' / c.name}: trained on {m.cfg.d_in}-dimensional embeddings, "
+                                    f"the study's training set has {x.shape[1]}; retrain the grid (chapter 2)")
+            if m.info.get("train_data_sha256") != digest:
+                raise VoicesaeError(f"{out / 'models' / c.name}: trained on other data (its train_data_sha256 "
+                                    f"{str(m.info.get('train_data_sha256'))[:12]}..., the study's training set's "
+                                    f"{digest[:12]}...); retrain the grid (chapter 2: notebooks --only "
+                                    "02_train_grid)")
     return models
