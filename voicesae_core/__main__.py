@@ -203,6 +203,8 @@ def main(argv: list[str] | None = None) -> int:
     si.add_argument("--force", action="store_true", help="replace an existing --out")
 
     args = ap.parse_args(argv)
+    if getattr(args, "name", None) is not None and not args.name.strip():
+        ap.error("argument --name: empty")  # it would fall back to the default name without a word
     try:
         if args.command == "train-grid":
             from .sae.trainer import train_grid
@@ -248,7 +250,7 @@ def main(argv: list[str] | None = None) -> int:
             sae = SparseAutoencoder.load(args.model)
             print(json.dumps(evaluate(sae, as_data(load_embeddings(args.data), args.data)).summary(), indent=2))
     except VoicesaeError as err:
-        print(f"error: {err}", file=sys.stderr)
+        print("error: " + " ".join(str(err).split()), file=sys.stderr)  # one line, whatever a library said
         return 2
     return 0
 
@@ -267,6 +269,7 @@ def _study(args) -> int:
     else:
         import yaml
         s = study.load(args.study, pipeline.parse_parameters(args.parameter))
+        pipeline.check_data(s)
         print(yaml.safe_dump(s.to_dict(), sort_keys=False), end="")
     return 0
 
@@ -295,6 +298,12 @@ def _data(args) -> int:
             if not sep:
                 raise VoicesaeError(f"--column {item!r}: expected NAME=MEANING")
             columns[name] = meaning
+        header = manifest.read_metadata(Path(args.metadata), manifest._format_of(Path(args.metadata), "metadata")) \
+            if columns and Path(args.metadata).is_file() else None
+        absent = [c for c in columns if header is not None and c not in header.columns]
+        if absent:
+            raise VoicesaeError(f"--column {absent[0]}={columns[absent[0]]}: {args.metadata} has no column "
+                                f"{absent[0]!r} (columns: {list(header.columns)})")
         out = manifest.write_manifest(args.out, args.embeddings, args.metadata, name=args.name or Path(args.out).stem,
                                       description=args.description, command="python -m voicesae_core data manifest",
                                       columns=columns, normalization=args.normalization)

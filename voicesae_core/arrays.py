@@ -13,7 +13,8 @@ def as_data(x, what: str = "data") -> torch.Tensor:
         t = x.detach().to("cpu", torch.float32)
     else:
         try:
-            t = torch.from_numpy(np.asarray(x, dtype=np.float32))
+            with np.errstate(over="ignore", invalid="ignore"):  # an overflow becomes inf, named below
+                t = torch.from_numpy(np.asarray(x, dtype=np.float32))
         except (TypeError, ValueError) as e:
             raise VoicesaeError(f"{what}: not a numeric array ({e})") from None
     if t.ndim != 2:
@@ -60,9 +61,9 @@ def read_npy(path, what: str | None = None) -> np.ndarray:
         raise VoicesaeError(f"{name}: empty (shape {shape})")
     need = int(np.prod(shape, dtype=object)) * dtype.itemsize
     have = p.stat().st_size - offset
-    if have < need:
+    if have != need:
         raise VoicesaeError(f"{name}: the header says shape {shape} ({need:,} bytes of {dtype}) but the file "
-                            f"holds {have:,} bytes (truncated or corrupt)")
+                            f"holds {have:,} bytes ({'truncated' if have < need else 'trailing bytes'}: corrupt)")
     try:
         return np.load(p, allow_pickle=False)
     except (ValueError, OSError) as e:

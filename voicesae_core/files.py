@@ -125,6 +125,10 @@ def check_output(out: str | os.PathLike, inputs=(), what: str = "--out", kind: s
         parent = parent.parent
     if parent.exists() and not parent.is_dir():
         raise VoicesaeError(f"{what} {out}: {parent} is a file, not a folder")
-    if parent.exists() and not os.access(parent, os.W_OK | os.X_OK):
-        raise VoicesaeError(f"{what} {out}: folder {parent} is not writable")
+    if parent.exists():
+        try:  # a real write, not os.access: root passes access() on /proc and some read-only mounts
+            with tempfile.TemporaryFile(dir=parent):
+                pass
+        except OSError as e:
+            raise VoicesaeError(f"{what} {out}: folder {parent} is not writable ({e.strerror})") from None
     return out

@@ -179,8 +179,9 @@ def test_resume_embeds_again_a_row_whose_audio_or_offset_changed_under_the_same_
     assert resumed.reused == resumed.embedded - 2  # only the two edited rows were embedded again
     fresh = manifest.load(extract.extract(changed, tmp_path / "fresh", titanet, quiet=True).manifest)
     now = manifest.load(resumed.manifest)
-    np.testing.assert_allclose(now.embeddings, fresh.embeddings, rtol=0, atol=1e-5 * np.abs(fresh.embeddings).max())
-    assert np.abs(now.embeddings[:2] - before.embeddings[:2]).max() > 1e-3  # not the stale ones
+    tolerance = 1e-5 * np.abs(fresh.embeddings).max()  # batching changes float rounding only
+    np.testing.assert_allclose(now.embeddings, fresh.embeddings, rtol=0, atol=tolerance)
+    assert (np.abs(now.embeddings[:2] - before.embeddings[:2]).max(1) > 50 * tolerance).all()  # not the stale ones
     assert now.metadata["audio_filepath"].iloc[0] == str(tmp_path / "replaced.wav")
 
     # and the audio file's bytes count, not its name: overwrite a file in place

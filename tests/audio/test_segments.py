@@ -48,6 +48,7 @@ def test_pack_gives_4_to_8_second_segments_covering_each_long_region():
     assert len(pieces) == 1 + 2 + 4
     with pytest.raises(VoicesaeError, match="min_len"):
         segments.pack(regions, min_len=5, max_len=8)
+    assert segments.pack([(2.0, 3.5)], min_len=1, max_len=1e12) == [(2.0, 3.5)]  # a region far shorter than max_len
 
 
 def test_segment_manifest_of_the_demo_corpus(demo):

@@ -23,7 +23,7 @@ import numpy as np
 
 from . import nemo_manifest
 from ..errors import VoicesaeError
-from ..files import atomic_path
+from ..files import atomic_path, check_output
 
 SENTENCES = {
     "en": [
@@ -150,10 +150,10 @@ def generate(out_dir: str | Path, profile: str = "quick", seed: int = 0, quiet: 
 
     if profile not in PROFILES:
         raise VoicesaeError(f"demo corpus profile {profile!r}: expected one of {sorted(PROFILES)}")
+    out_dir = check_output(out_dir, (), "--out", kind="folder")
     require_tools("espeak-ng", "sox")
     p = PROFILES[profile]
     rng = np.random.default_rng(seed)
-    out_dir = Path(out_dir)
     (out_dir / "audio").mkdir(parents=True, exist_ok=True)
     tmp = out_dir / "tmp"
     tmp.mkdir(exist_ok=True)

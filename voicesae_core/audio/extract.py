@@ -256,7 +256,7 @@ def extract(nemo_in: str | Path, out_dir: str | Path, model: str | speaker_model
         raise VoicesaeError(f"{nemo_in}: row {rows[keep[zero[0]]]['_row']}: normalization {normalization!r} "
                             f"leaves {len(zero)} of {len(keep)} embedding(s) undefined (a zero vector divided by "
                             "its length; with 'nemo': one row, or rows identical to their mean); use another "
-                            "normalization or more rows. Nothing was written but the reusable parts/")
+                            "normalization or more rows. Nothing was written but the reusable parts/ and extraction.json")
     write_csv(out_dir / "skipped.csv", skipped_table, index=False)
 
     meta = pd.DataFrame([{"id": ids[i], **{k: v for k, v in rows[i].items() if k not in ("_row", "id")},

@@ -49,6 +49,10 @@ def read(path: str | Path, resolve: bool = True) -> list[dict]:
             raise VoicesaeError(f"{path}: row {n}: not a JSON object ({e.msg})") from None
         if not isinstance(row, dict):
             raise VoicesaeError(f"{path}: row {n}: not a JSON object")
+        for field, value in row.items():
+            if isinstance(value, (list, dict)):
+                raise VoicesaeError(f"{path}: row {n}: field {field!r} is a JSON {type(value).__name__}; "
+                                    "metadata fields hold one value (text, number, true/false or null)")
         for field, value in row.items():  # Python's json writes a missing pandas value as NaN
             if isinstance(value, float) and not math.isfinite(value):
                 raise VoicesaeError(f"{path}: row {n}: field {field!r} is {value} (not a number JSON allows; "
@@ -88,13 +92,23 @@ def write(path: str | Path, rows: list[dict], relative: bool = True) -> Path:
     return path
 
 
+def _is_metadata(path: Path) -> bool:
+    """Whether ``path`` is a metadata table this command wrote (header: id first, audio_filepath)."""
+    try:
+        with open(path, encoding="utf-8") as f:
+            header = f.readline().strip().split(",")
+    except (OSError, ValueError):
+        return False
+    return header[:1] == ["id"] and "audio_filepath" in header
+
+
 def to_metadata(nemo_manifest: str | Path, out: str | Path) -> Path:
     """Write our metadata table (.csv) for a NeMo manifest (JSON lines with audio_filepath, ...):
     ``id`` is the key NeMo's .pkl uses; every other field is kept as a column. Two rows with
     the same key (several segments of one file) would overwrite each other in NeMo's .pkl:
     that is an error here, naming both lines, rather than a silently lost row."""
     path = Path(nemo_manifest)
-    out = check_output(out, [path], "--out", ours=lambda p: p.suffix == ".csv")
+    out = check_output(out, [path], "--out", ours=_is_metadata)
     rows, seen = [], {}
     for row in read(path, resolve=False):
         line_no = row.pop("_row")

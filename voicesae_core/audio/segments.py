@@ -93,7 +93,7 @@ def pack(regions: list[tuple[float, float]], min_len: float = 4.0, max_len: floa
         length = end - start
         if length < min_len:
             continue
-        n = math.ceil(length / max_len - 1e-9)
+        n = max(1, math.ceil(length / max_len - 1e-9))
         step = length / n
         out.extend((start + i * step, start + (i + 1) * step) for i in range(n))
     return out

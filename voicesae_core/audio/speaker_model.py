@@ -131,6 +131,9 @@ def load(source: str, device: str = "cpu", seed: int = 0) -> SpeakerModel:
                 "batching": "one clip at a time (embed_utterance)", "embedding_dim": 256, "sample_rate": 16000}
         return SpeakerModel(source, "resemblyzer", 256, 16000, encoder, prov)
 
+    import logging
+    # NeMo's telemetry library warns on import that it is off; the line would precede every error.
+    logging.getLogger("nv_one_logger").setLevel(logging.ERROR)
     try:
         import torch
         from nemo.collections.asr.models import EncDecSpeakerLabelModel

@@ -132,10 +132,20 @@ def read_metadata(path: Path, fmt: str) -> pd.DataFrame:
     """The metadata table, ``id`` and ``speaker`` as strings (never parsed as numbers)."""
     try:
         if fmt == "csv":
+            import csv
+            with open(path, encoding="utf-8-sig", newline="") as f:
+                header = next(csv.reader(f), [])
+            repeated = sorted({c for c in header if header.count(c) > 1})
+            if repeated:  # pandas would rename the second one 'split.1' without a word
+                raise VoicesaeError(f"{path}: row 0 (the header): column(s) {repeated} appear more than once")
             return pd.read_csv(path, dtype={"id": str, "speaker": str, "language": str, "gender": str, "split": str},
-                               keep_default_na=False)
+                               keep_default_na=False, encoding="utf-8-sig")
         if fmt == "jsonl":
-            df = pd.read_json(path, lines=True, dtype={"id": str, "speaker": str})
+            with open(path, encoding="utf-8-sig") as f:
+                first = next((line for line in f if line.strip()), "")
+            if first and not first.lstrip().startswith("{"):
+                raise VoicesaeError(f"{path}: row 1: not a JSON object (a .jsonl has one object per line)")
+            df = pd.read_json(path, lines=True, dtype={"id": str, "speaker": str}, encoding="utf-8-sig")
             return df.astype({c: str for c in ("id", "speaker") if c in df.columns})
     except (ValueError, OSError, pd.errors.ParserError) as e:
         raise VoicesaeError(f"{path}: cannot read as {fmt} ({e})") from None
@@ -193,7 +203,8 @@ def check_dataset(m: dict, path: Path, emb_path: Path, ids, emb: np.ndarray, met
         raise VoicesaeError(f"{emb_path}: dimension is {emb.shape[1]}, the manifest's field 'dim' says {m['dim']}")
     if emb.shape[0] != m["rows"]:
         raise VoicesaeError(f"{emb_path}: has {emb.shape[0]} rows, the manifest's field 'rows' says {m['rows']}")
-    emb = np.ascontiguousarray(emb, dtype=np.float32)
+    with np.errstate(over="ignore", invalid="ignore"):  # an overflow becomes inf, named below
+        emb = np.ascontiguousarray(emb, dtype=np.float32)
     finite = np.isfinite(emb)
     if not finite.all():
         row, col = np.argwhere(~finite)[0]
@@ -202,6 +213,11 @@ def check_dataset(m: dict, path: Path, emb_path: Path, ids, emb: np.ndarray, met
 
     if "id" not in meta.columns:
         raise VoicesaeError(f"{meta_path}: no 'id' column (columns: {list(meta.columns)})")
+    check_missing(meta, meta_path)
+    if ids is not None and len(set(ids)) != len(ids):
+        seen = set()
+        row = next(i for i, k in enumerate(ids) if k in seen or seen.add(k))
+        raise VoicesaeError(f"{emb_path}: row {row + 1}: id {ids[row]!r} repeats an earlier row's")
     undocumented = [c for c in meta.columns if c not in m["columns"]]
     if undocumented:
         raise VoicesaeError(f"{path}: field 'columns' does not say what metadata column(s) {undocumented} mean")
@@ -233,6 +249,24 @@ def check_dataset(m: dict, path: Path, emb_path: Path, ids, emb: np.ndarray, met
     if "is_music" in meta.columns:
         meta["is_music"] = meta["is_music"].astype(np.int8)
     return emb, meta
+
+
+KEYED_COLUMNS = ("id", "language", "gender", "is_music", "split")
+"""Columns whose values the analyses select by: an empty one is refused, not taken as a label ''.
+(``speaker`` may be empty: music has none; chapter 9 leaves such rows out.)"""
+
+
+def check_missing(meta: pd.DataFrame, meta_path: Path) -> None:
+    """An empty or missing value in a column of ``KEYED_COLUMNS`` is an error naming its row."""
+    for column in KEYED_COLUMNS:
+        if column not in meta.columns:
+            continue
+        values = meta[column]
+        empty = values.isna().to_numpy() | (values.astype(str).str.strip() == "").to_numpy()
+        if empty.any():
+            row = int(np.argmax(empty))
+            raise _row_error(meta_path, row + 1, column, "empty (every row needs a value here; write e.g. 'unknown' "
+                                                         "or 'none' where a row has none)")
 
 
 def bad_label(meta: pd.DataFrame, labels: dict = FIXED_LABELS) -> tuple[int, str, list] | None:
@@ -307,6 +341,9 @@ def write_manifest(out: str | Path, embeddings: str | Path, metadata: str | Path
     meta = read_metadata(meta_path, mfmt)
     if "id" not in meta.columns:
         raise VoicesaeError(f"{meta_path}: no 'id' column (columns: {list(meta.columns)})")
+    check_missing(meta, meta_path)
+    if not str(name).strip():
+        raise VoicesaeError("manifest name: empty (--name)")
     meanings = {c: STANDARD_MEANINGS[c] for c in meta.columns if c in STANDARD_MEANINGS}
     meanings.update(columns or {})
     missing = [c for c in meta.columns if c not in meanings]
@@ -329,8 +366,8 @@ def write_manifest(out: str | Path, embeddings: str | Path, metadata: str | Path
     if ground_truth is not None:
         manifest["ground_truth"] = {"path": rel(ground_truth), "sha256": sha256_file(ground_truth)}
     # Checked before anything is written, with the user's own file names in any error.
-    _check_schema(manifest, out)
     check_dataset(manifest, out, emb_path, ids, emb, meta_path, meta)
+    _check_schema(manifest, out)
     with atomic_path(out) as tmp:
         tmp.write_text(json.dumps(manifest, indent=2) + "\n")
     return out

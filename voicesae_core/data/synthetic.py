@@ -273,14 +273,28 @@ def _compose_rows(identity, dense, feat, val, directions, sigma, noise, out):  #
 def generate(out_dir: str | Path, scale: float = 1.0, seed: int = 0, quiet: bool = False) -> dict[str, dict]:
     """Write the three datasets (embeddings .npy, metadata .csv, ground truth .safetensors) into
     ``out_dir`` and return, per dataset, the facts a manifest needs. Deterministic in (scale, seed)."""
+    import math
+    import os
+
     t0 = time.perf_counter()
+    if not (isinstance(scale, (int, float)) and math.isfinite(scale) and scale > 0):
+        raise VoicesaeError(f"scale: expected a positive number, got {scale!r}")
     out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
     rng = np.random.default_rng(seed)
     directions = rng.standard_normal((len(FEATURES), D))
     directions /= np.sqrt((directions * directions).sum(1, keepdims=True))
     parts, spk = _plan(scale, rng)
     total = sum(len(p.speaker) for p in parts.values())
+    # Checked before anything is written: every set big enough to split and probe, all of it in memory.
+    smallest = min(parts, key=lambda k: len(parts[k].speaker))
+    if len(parts[smallest].speaker) < 4:
+        raise VoicesaeError(f"scale {scale:g}: the {smallest} set would have {len(parts[smallest].speaker)} rows "
+                            "(fewer than 4 to split into train and test); use a larger --scale (quick is 0.05)")
+    memory = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    if total * D * 8 * 3 > memory:  # float64 while generating, with temporaries
+        raise VoicesaeError(f"scale {scale:g}: {total:,} rows of dimension {D} need about "
+                            f"{total * D * 24 / 2**30:,.0f} GiB while generated; this machine has {memory / 2**30:,.0f} GiB")
+    out_dir.mkdir(parents=True, exist_ok=True)
     info = {}
     with tqdm(total=total, unit="row", unit_scale=True, disable=quiet, desc="synthetic embeddings") as bar:
         for name, part in parts.items():
@@ -325,7 +339,10 @@ def build(data_dir: str | Path, manifest_dir: str | Path, scale: float, seed: in
           quiet: bool = False, command: str = "") -> list[Path]:
     """Generate the three datasets into ``data_dir`` and write (validated) manifests for them
     into ``manifest_dir``; returns the manifest paths."""
+    from ..files import check_output
     from .manifest import write_manifest
+    check_output(data_dir, (), "--data-dir", kind="folder")
+    check_output(manifest_dir, (), "--manifest-dir", kind="folder")
     info = generate(data_dir, scale=scale, seed=seed, quiet=quiet)
     labels = {"language": ["en", "es", "none"], "gender": ["female", "male", "none"], "codec": list(range(N_CODECS)),
               "native_spanish": [0, 1], "code_mixed": [0, 1]}

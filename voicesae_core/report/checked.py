@@ -10,6 +10,7 @@ the docstrings written under the fields, which is how the study file is document
 from __future__ import annotations
 
 import dataclasses
+import math
 import difflib
 import types
 import typing
@@ -144,13 +145,17 @@ def convert(value: Any, t, where: str, file: str = ""):
         if not isinstance(value, bool):
             raise bad("true or false")
         return value
-    if t is int:
+    if t is int:  # every integer of a study is a size, count, step or seed
         if isinstance(value, bool) or not isinstance(value, int):
             raise bad("an integer")
+        if value < 0:
+            raise bad("a non-negative integer")
         return value
     if t is float:
         if isinstance(value, bool) or not isinstance(value, (int, float)):
             raise bad("a number")
+        if not math.isfinite(value):
+            raise bad("a finite number")
         return float(value)
     if t is str:
         if not isinstance(value, str):

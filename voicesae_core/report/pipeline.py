@@ -42,6 +42,27 @@ def notebooks_dir(study: study_file.Study) -> Path:
     return folder
 
 
+def check_data(study: study_file.Study) -> None:
+    """What a study says of its data, checked against the manifests (read, not their data files):
+    every dataset's manifest is one, every feature's column is in its dataset and its values
+    among the column's labels (where the manifest lists them); and ``sources`` has the notebooks."""
+    from ..data import manifest
+
+    notebooks_dir(study)
+    manifests = {role: manifest.read_manifest(study.manifest_path(role)) for role in study.datasets}
+    for name, f in study.features.items():
+        m = manifests[f.dataset]
+        if f.column not in m["columns"]:
+            raise VoicesaeError(f"{study.path}: features.{name}.column: {f.column!r} is not a column of dataset "
+                                f"{f.dataset!r} ({study.manifest_path(f.dataset)}: {sorted(m['columns'])})")
+        allowed = {**m.get("labels", {}), **manifest.FIXED_LABELS}.get(f.column)
+        for key, values in (("positive", [f.positive]), ("negative", f.negative)):
+            for v in values:
+                if allowed is not None and v not in allowed and str(v) not in map(str, allowed):
+                    raise VoicesaeError(f"{study.path}: features.{name}.{key}: {v!r} is not a value of column "
+                                        f"{f.column!r} (its labels: {allowed})")
+
+
 def prepare(study_path: str | Path, overrides: dict | None, output_dir: str | Path,
             quiet: bool = True) -> study_file.Study:
     """Load and check the study with ``overrides`` and its data (``ensure_data``): a bad key, value or
@@ -51,7 +72,7 @@ def prepare(study_path: str | Path, overrides: dict | None, output_dir: str | Pa
     check_output(output_dir, (), "--output-dir", kind="folder")
     from .. import device
     device.resolve(s.device, f"{s.path}: device")  # a study for a GPU machine stops here on one without
-    notebooks_dir(s)
+    check_data(s)
     ensure_data(s, quiet=quiet)
     written = s.write(Path(output_dir) / STUDY_FILE)
     return study_file.load(written)

@@ -31,6 +31,7 @@ import difflib
 import hashlib
 import json
 import os
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal, Union
@@ -333,12 +334,8 @@ class Study:
                            [self.grid.seeds[0]])
 
     def single_name(self) -> str:
-        """The single model's name, e.g. 'L200_k20_topk_s0'; it must be in the grid."""
-        s, g = self.single, self.grid
-        if s.latent_dim not in g.latent_dims or s.k not in g.ks:
-            raise VoicesaeError(f"{self.path}: single model latent_dim={s.latent_dim}, k={s.k} is not in the grid "
-                                f"(latent_dims={g.latent_dims}, ks={g.ks})")
-        return self.configs([s.latent_dim], [s.k])[0].name
+        """The single model's name, e.g. 'L200_k20_topk_s0' (a model of the grid: checked on loading)."""
+        return self.configs([self.single.latent_dim], [self.single.k])[0].name
 
     def stability_configs(self, configs: list[list[int]]) -> list[list[int]]:
         """``configs`` ([latent_dim, K] pairs), or when empty the default of ``Stability.configs``."""
@@ -398,6 +395,23 @@ class Study:
 
 # ------------------------------------------------------------------------------- loading
 
+def _unique_keys_loader():
+    import yaml
+
+    class UniqueKeys(yaml.SafeLoader):
+        """YAML's safe loader, refusing a key given twice (plain YAML keeps the last, silently)."""
+
+        def construct_mapping(self, node, deep=False):
+            seen = set()
+            for key_node, _ in node.value:
+                key = self.construct_object(key_node, deep=deep)
+                if key in seen:
+                    raise yaml.constructor.ConstructorError(None, None, f"key {key!r} given twice", key_node.start_mark)
+                seen.add(key)
+            return super().construct_mapping(node, deep)
+    return UniqueKeys
+
+
 def load(path: str | Path, overrides: dict | None = None) -> Study:
     """Read and check a study file; apply ``overrides`` ({name: value}, see ``override``)."""
     import yaml
@@ -405,7 +419,7 @@ def load(path: str | Path, overrides: dict | None = None) -> Study:
     if not path.is_file():
         raise VoicesaeError(f"{path}: no such study file")
     try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+        raw = yaml.load(path.read_text(encoding="utf-8"), Loader=_unique_keys_loader())
     except UnicodeDecodeError as e:
         raise VoicesaeError(f"{path}: not UTF-8 text (byte {e.object[e.start]:#04x} at offset {e.start})") from None
     except yaml.YAMLError as e:
@@ -457,6 +471,10 @@ def from_dict(raw: dict, path: str | Path = "study.yml") -> Study:
     return study
 
 
+PROBABILITIES = ("min_precision", "min_share", "min_child_share", "p_target", "thresholds")
+"""Chapter options that are shares or probabilities, so between 0 and 1."""
+
+
 def _check(study: Study) -> None:
     """What the types cannot say: features name existing datasets, the grid is not empty."""
     where = study.path
@@ -475,6 +493,30 @@ def _check(study: Study) -> None:
         if feature and feature not in study.features:
             raise VoicesaeError(f"{where}: chapters.{key}.feature: {feature!r} is not a feature "
                                 f"(features: {sorted(study.features)})")
+    if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._-]*", study.name):  # it names the output folder
+        raise VoicesaeError(f"{where}: name: {study.name!r} is not a plain folder name (letters, digits, . _ -)")
+    g, one = study.grid, study.single
+    if max(g.ks) > min(g.latent_dims):
+        raise VoicesaeError(f"{where}: grid.ks: K {max(g.ks)} exceeds the smallest latent size {min(g.latent_dims)}")
+    if one.latent_dim not in g.latent_dims or one.k not in g.ks:
+        raise VoicesaeError(f"{where}: single: latent_dim {one.latent_dim}, k {one.k} is not a model of the grid "
+                            f"(latent_dims {g.latent_dims}, ks {g.ks})")
+    lists = {"grid.latent_dims": g.latent_dims, "grid.ks": g.ks, "grid.seeds": g.seeds,
+             "chapters.audio.latent_dims": study.chapters.audio.latent_dims, "chapters.audio.ks": study.chapters.audio.ks,
+             "chapters.stability.seeds": study.chapters.stability.seeds,
+             "chapters.sparse_probing.probe_ks": study.chapters.sparse_probing.probe_ks}
+    for key, values in lists.items():
+        repeated = sorted({v for v in values if values.count(v) > 1})
+        if repeated:
+            raise VoicesaeError(f"{where}: {key}: {repeated} given more than once")
+    for chapter in dataclasses.fields(study.chapters):
+        options = getattr(study.chapters, chapter.name)
+        for key in PROBABILITIES:
+            values = getattr(options, key, None)
+            for v in values if isinstance(values, list) else [] if values is None else [values]:
+                if not 0 <= v <= 1:
+                    raise VoicesaeError(f"{where}: chapters.{chapter.name}.{key}: expected a share between 0 and 1, "
+                                        f"got {v}")
     if study.training.steps < 1 or study.training.batch_size < 1:
         raise VoicesaeError(f"{where}: training: steps and batch_size must be positive integers")
     if not (study.device in ("auto", "cpu", "cuda") or study.device.startswith("cuda:")

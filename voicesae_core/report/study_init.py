@@ -307,9 +307,27 @@ def write(proposal: Proposal, out: str | Path, force: bool = False) -> Path:
     return out
 
 
+def _is_study(path: Path) -> bool:
+    """Whether ``path`` holds a study file (YAML with ``datasets``), which --force may replace."""
+    try:
+        d = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
+    except (OSError, ValueError, yaml.YAMLError):
+        return False
+    return isinstance(d, dict) and "datasets" in d
+
+
 def init(out: str | Path, train: str | Path, labelled=(), sources: str | Path | None = None,
          name: str | None = None, force: bool = False) -> Proposal:
     """Propose a study from the manifests and write it at ``out`` (see the module docstring)."""
+    from ..data import manifest
+    from ..files import check_output
+
+    inputs = []
+    for m in (train, *labelled):
+        inputs.append(m)
+        if Path(m).is_file():
+            inputs.extend(manifest.check_files(m, check_hashes=False).values())
+    check_output(out, inputs, "--out", ours=_is_study)  # --force replaces a study file, nothing else
     if Path(out).exists() and not force:  # before reading any data
         raise VoicesaeError(f"{out}: exists; pass --force to replace it")
     proposal = propose(out, train, labelled, sources, name)

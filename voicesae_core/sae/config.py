@@ -98,7 +98,28 @@ class SAEConfig:
         unknown = set(d) - known
         if unknown:
             raise VoicesaeError(f"SAEConfig: unknown fields {sorted(unknown)}")
+        for name, t in typing.get_type_hints(cls).items():  # a saved file may say "16" for 16
+            if name in d and not _is(d[name], t):
+                raise VoicesaeError(f"SAEConfig: field {name!r} is {d[name]!r}, expected {t}")
         return cls(**d)
+
+
+def _is(value, t) -> bool:
+    """Whether ``value`` has type ``t`` (int, float, bool, str, a Literal, or X | None), as JSON gives it."""
+    args = typing.get_args(t)
+    if typing.get_origin(t) is Literal:
+        return value in args
+    if args:  # X | None
+        return any(_is(value, a) for a in args)
+    if t is type(None):
+        return value is None
+    if t is bool:
+        return isinstance(value, bool)
+    if t is int:
+        return isinstance(value, int) and not isinstance(value, bool)
+    if t is float:
+        return isinstance(value, (int, float)) and not isinstance(value, bool)
+    return isinstance(value, t)
 
 
 @dataclass(frozen=True)
@@ -162,6 +183,11 @@ def expand_grid(latent_dims, ks=(20,), activations=("topk",), seeds=(0,), **comm
 
     ``common`` sets the other SAEConfig fields for all of them. Order: latent_dim, then K.
     """
+    for what, values in (("latent_dims", latent_dims), ("ks", ks), ("activations", activations), ("seeds", seeds)):
+        values = list(values)
+        repeated = sorted({v for v in values if values.count(v) > 1}, key=str)
+        if repeated:  # the grid would hold one model for both, silently
+            raise VoicesaeError(f"{what} {values}: {repeated} given more than once")
     out, seen = [], set()
     for act, seed, latent, k in itertools.product(activations, seeds, latent_dims, ks):
         cfg = SAEConfig(latent_dim=int(latent), k=int(k) if act != "relu" else 0, activation=act, seed=int(seed), **common)

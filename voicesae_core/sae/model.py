@@ -177,6 +177,8 @@ class SparseAutoencoder(nn.Module):
             cfg = SAEConfig.from_dict(meta["sae"])
         except (KeyError, TypeError) as e:
             raise VoicesaeError(f"{cfg_path}: field 'sae' is incomplete ({e})") from None
+        except VoicesaeError as e:
+            raise VoicesaeError(f"{cfg_path}: field 'sae': {e}") from None
         try:
             tensors = load_file(str(st_path))
             from safetensors import safe_open

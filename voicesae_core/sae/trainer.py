@@ -193,6 +193,22 @@ class GridMember:
                                          "exp_avg_sq": t[f"{prefix}{name}.exp_avg_sq"].to(dev).clone()}
 
 
+def _check_memory(configs: list[SAEConfig], d: int) -> None:
+    """Refuse a grid whose weights, gradients and Adam moments (8 float32 copies of each encoder and
+    decoder matrix) could not fit in this machine's memory, naming the largest model."""
+    import os
+    try:
+        memory = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (ValueError, OSError, AttributeError):
+        return
+    need = sum(8 * 4 * c.latent_dim * d for c in configs)
+    if need > memory:
+        big = max(configs, key=lambda c: c.latent_dim)
+        raise VoicesaeError(f"grid: its SAEs need about {need / 2**30:,.0f} GiB for weights and optimizer state "
+                            f"(the largest, {big.name}: latent_dim {big.latent_dim:,} x {d} dimensions); this "
+                            f"machine has {memory / 2**30:,.0f} GiB")
+
+
 def _fingerprint(configs, train: TrainConfig, data_hash: str) -> dict:
     """What must match for a checkpoint to be resumed (checkpoint frequency and device may change)."""
     t = {k: v for k, v in train.to_dict().items() if k not in ("checkpoint_every_steps", "device", "eval_batch_size", "workers")}
@@ -317,6 +333,7 @@ def train_grid(data, configs: list[SAEConfig], train: TrainConfig = TrainConfig(
     names = [c.name for c in configs]
     if len(set(names)) != len(names):
         raise VoicesaeError(f"train_grid: duplicate configurations {sorted({a for a in names if names.count(a) > 1})}")
+    _check_memory(configs, d)
     device = pick_device(train.device)
     backend = kernels.resolve_backend(train.backend, device)
     data_hash = sha256_array(x)
