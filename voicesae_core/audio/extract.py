@@ -166,7 +166,7 @@ def extract(nemo_in: str | Path, out_dir: str | Path, model: str | speaker_model
     """Embed every row of the NeMo manifest ``nemo_in`` into ``out_dir`` (see the module's docstring)."""
     from tqdm.auto import tqdm
 
-    from .. import device as devices
+    from ..device import resolve as resolve_device
 
     # Everything that can be checked is, before a model is loaded or a clip embedded.
     if normalization not in NORMALIZATIONS:
@@ -175,7 +175,7 @@ def extract(nemo_in: str | Path, out_dir: str | Path, model: str | speaker_model
         raise VoicesaeError(f"batch_size: expected an integer of at least 1, got {batch_size!r}")
     if not (isinstance(min_duration, (int, float)) and math.isfinite(min_duration) and min_duration >= 0):
         raise VoicesaeError(f"min_duration: expected a non-negative number of seconds, got {min_duration!r}")
-    device = str(devices.resolve(device, "device"))
+    device = str(resolve_device(device, "device"))
     nemo_in, out_dir = Path(nemo_in), Path(out_dir)
     rows = nemo_manifest.read(nemo_in)
     check_output(out_dir, [nemo_in, *(r["audio_filepath"] for r in rows)], "--out", kind="folder")

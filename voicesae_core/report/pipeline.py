@@ -70,8 +70,8 @@ def prepare(study_path: str | Path, overrides: dict | None, output_dir: str | Pa
     return it as read from there."""
     s = study_file.load(study_path, overrides or {})
     check_output(output_dir, (), "--output-dir", kind="folder")
-    from .. import device
-    device.resolve(s.device, f"{s.path}: device")  # a study for a GPU machine stops here on one without
+    from ..device import resolve as resolve_device
+    resolve_device(s.device, f"{s.path}: device")  # a study for a GPU machine stops here on one without
     check_data(s)
     ensure_data(s, quiet=quiet)
     written = s.write(Path(output_dir) / STUDY_FILE)

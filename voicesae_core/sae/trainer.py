@@ -43,7 +43,7 @@ from ..version import __version__
 from . import convergence, kernels
 from .config import SAEConfig, TrainConfig
 from ..arrays import as_data
-from .. import device as devices
+from ..device import resolve as resolve_device
 from ..errors import VoicesaeError
 from ..files import atomic_path, check_output, sha256_array
 from .geometric_median import geometric_median
@@ -67,7 +67,7 @@ class GridResult(NamedTuple):
 
 
 def pick_device(name: str) -> torch.device:
-    return devices.resolve(name, "TrainConfig.device")
+    return resolve_device(name, "TrainConfig.device")
 
 
 class GridMember:
