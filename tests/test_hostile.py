@@ -265,9 +265,9 @@ CASES = [
     ("metadata", "empty-id", csv_rows("b.csv", "id,split\n" + "".join(f"{'' if i == 3 else f'r{i}'},train\n"
                                                                      for i in range(60))),
      [*MAN[:5], "{ws}/b.csv", *MAN[6:]], ["b.csv", "row 4", "'id'", "empty"]),
-    ("metadata", "empty-label", csv_rows("b.csv", "id,language\n" + "".join(f"r{i},{'' if i == 8 else 'en'}\n"
-                                                                          for i in range(60))),
-     [*MAN[:5], "{ws}/b.csv", *MAN[6:]], ["b.csv", "row 9", "'language'", "empty"]),
+    ("metadata", "empty-split", csv_rows("b.csv", "id,split\n" + "".join(f"r{i},{'' if i == 8 else 'test'}\n"
+                                                                        for i in range(60))),
+     [*MAN[:5], "{ws}/b.csv", *MAN[6:]], ["b.csv", "row 9", "'split'", "empty"]),
     ("metadata", "jsonl-nan-label", raw("b.jsonl", "".join(json.dumps({"id": f"r{i}", "language": "en"}) + "\n"
                                                            for i in range(59)) + '{"id": "r59", "language": NaN}\n'),
      [*MAN[:5], "{ws}/b.jsonl", *MAN[6:]], ["b.jsonl", "row 60", "'language'"]),

@@ -251,9 +251,9 @@ def check_dataset(m: dict, path: Path, emb_path: Path, ids, emb: np.ndarray, met
     return emb, meta
 
 
-KEYED_COLUMNS = ("id", "language", "gender", "is_music", "split")
-"""Columns whose values the analyses select by: an empty one is refused, not taken as a label ''.
-(``speaker`` may be empty: music has none; chapter 9 leaves such rows out.)"""
+KEYED_COLUMNS = ("id", "is_music", "split")
+"""Columns every row needs a value in: an empty one is refused. (``speaker``, ``language`` and
+``gender`` may be empty: music has no speaker, and public corpora often lack a clip's gender.)"""
 
 
 def check_missing(meta: pd.DataFrame, meta_path: Path) -> None:
@@ -349,7 +349,8 @@ def write_manifest(out: str | Path, embeddings: str | Path, metadata: str | Path
     missing = [c for c in meta.columns if c not in meanings]
     if missing:
         raise VoicesaeError(f"{meta_path}: say what column(s) {missing} mean (--column NAME=MEANING)")
-    found = {c: sorted(meta[c].astype(str).unique().tolist()) for c in ("language", "gender") if c in meta.columns}
+    found = {c: sorted(meta[c].dropna().astype(str).unique().tolist()) for c in ("language", "gender")
+             if c in meta.columns}  # a missing (null) value is not a label: check_dataset names its row
     def rel(p):
         return os.path.relpath(Path(p).resolve(), out.parent)
 
