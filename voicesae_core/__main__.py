@@ -43,26 +43,24 @@ def _seeds(text: str) -> list[int]:
     return _ints(text, least=0)
 
 
-def _seed(text: str) -> int:
-    """A whole number of at least 0."""
+def _whole(text: str, least: int) -> int:
     try:
         value = int(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"expected at least 0, got {value}")
+    if value < least:
+        raise argparse.ArgumentTypeError(f"expected at least {least}, got {value}")
     return value
+
+
+def _seed(text: str) -> int:
+    """A whole number of at least 0."""
+    return _whole(text, 0)
 
 
 def _count(text: str) -> int:
     """A whole number of at least 1 (epochs, batch sizes, steps)."""
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected at least 1, got {value}")
-    return value
+    return _whole(text, 1)
 
 
 def _seconds(text: str) -> float:

@@ -212,7 +212,7 @@ def extract(nemo_in: str | Path, out_dir: str | Path, model: str | speaker_model
     new_ids, new_emb, new_notes, new_keys = [], [], [], []
     bar = tqdm(total=len(pending), desc=f"embedding ({m.source})", unit="clip", disable=quiet)
     for b in range(0, len(pending), batch_size):
-        signals, batch_ids, batch_notes, batch_keys = [], [], [], []
+        signals, batch_ids, batch_notes, batch_keys, batch_rows = [], [], [], [], []
         for rid, row, key in pending[b: b + batch_size]:
             try:
                 sound = clip.read(row["audio_filepath"], row["offset"], row.get("duration"), m.sample_rate, min_duration)
@@ -224,10 +224,10 @@ def extract(nemo_in: str | Path, out_dir: str | Path, model: str | speaker_model
             batch_ids.append(rid)
             batch_notes.append("; ".join(sound.notes))
             batch_keys.append(key)
+            batch_rows.append(row)
         if signals:
-            for rid, key, note, e in zip(batch_ids, batch_keys, batch_notes, m.embed(signals)):
+            for rid, key, note, row, e in zip(batch_ids, batch_keys, batch_notes, batch_rows, m.embed(signals)):
                 if not np.all(np.isfinite(e)):  # the model's failure on this clip, said, never saved
-                    row = rows[ids.index(rid)]
                     skipped.append({"id": rid, "row": row["_row"], "audio_filepath": row["audio_filepath"],
                                     "reason": "non_finite", "message": "the speaker model returned NaN or inf"})
                     continue
