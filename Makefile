@@ -18,7 +18,7 @@ DEPS := pyproject.toml requirements/constraints.txt
 PROFILE ?= full
 STUDY ?= studies/paper-$(PROFILE).yml
 
-.PHONY: test book bench data notebooks lock clean system-tools
+.PHONY: test book bench data notebooks lock clean system-tools gpu-check
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -66,6 +66,12 @@ notebooks: $(VENV)/.book-installed $(VENV)/.audio-installed system-tools
 bench: $(VENV)/.bench-installed $(VENV)/.audio-installed system-tools
 	$(BIN)/python bench/train_grid.py $(BENCH_ARGS)
 	$(BIN)/python bench/embed.py $(EMBED_ARGS)
+
+# The GPU path end to end on one CUDA GPU, about 5 minutes (bench/gpu_check.py: the cuda tests,
+# CPU vs GPU grid, kill and resume, extraction, chapters 2-6 on the GPU, a 1.1 M-row epoch); one table.
+# On a GPU machine, pip's torch==2.13.0 from PyPI is its CUDA build. GPU_CHECK_ARGS="--device cpu": a dry run.
+gpu-check: $(VENV)/.test-installed $(VENV)/.book-installed $(VENV)/.audio-installed system-tools
+	$(BIN)/python bench/gpu_check.py $(GPU_CHECK_ARGS)
 
 # Refresh the pins after changing pyproject.toml (needs every extra installed).
 lock: $(VENV)/.test-installed $(VENV)/.book-installed $(VENV)/.audio-installed $(VENV)/.bench-installed

@@ -26,6 +26,7 @@
 # %% tags=["parameters"]
 study = "studies/paper-full.yml"  # the study file: datasets, features, grid (see voicesae_core.report.study)
 output_dir = "out/paper-full"  # figures/, tables/ and grid/ go here
+device = ""  # auto, cpu, cuda or cuda:N: this chapter computes nothing on a device ("": the study's device key)
 
 # %%
 from pathlib import Path
@@ -41,7 +42,7 @@ from voicesae_core.report import plots
 from voicesae_core.report.study import check_parameters, load as load_study
 
 check_parameters(globals())  # papermill itself lets an unknown or mistyped -p through
-s = load_study(study)
+s = load_study(study, device=device)
 paths = {role: s.manifest_path(role) for role in s.datasets}
 data = {role: s.dataset(role) for role in s.datasets}
 tables = Path(output_dir) / "tables"

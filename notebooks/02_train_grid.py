@@ -28,6 +28,7 @@
 # %% tags=["parameters"]
 study = "studies/paper-full.yml"  # the study file: the SAE training set, the grid and the training budget
 output_dir = "out/paper-full"  # the SAEs go to output_dir/grid
+device = ""  # auto, cpu, cuda or cuda:N: where its SAEs run ("": the study's device key)
 
 # %%
 from pathlib import Path
@@ -44,7 +45,7 @@ from voicesae_core.report.study import check_parameters, load as load_study
 from voicesae_core.sae import convergence
 
 check_parameters(globals())  # papermill itself lets an unknown or mistyped -p through
-s = load_study(study)
+s = load_study(study, device=device)
 data = s.dataset("sae_train")
 g = s.grid
 epochs, batch_size = s.training.plan(len(data.embeddings))  # at least training.steps optimizer steps

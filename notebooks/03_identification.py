@@ -32,6 +32,7 @@
 # %% tags=["parameters"]
 study = "studies/paper-full.yml"  # the study file: datasets, features, grid, single model (see voicesae_core.report.study)
 output_dir = "out/paper-full"  # reads the grid trained by 02_train_grid from output_dir/grid
+device = ""  # auto, cpu, cuda or cuda:N: where its SAEs run ("": the study's device key)
 bootstrap = 1000  # resamples of the test rows for the 95 % intervals in the heatmaps (0: none); chapters.identification
 
 # %%
@@ -49,10 +50,10 @@ from voicesae_core.sae import convergence
 from voicesae_core.sae.trainer import load_grid
 
 check_parameters(globals(), "identification")  # papermill itself lets an unknown or mistyped -p through
-s = load_study(study)
+s = load_study(study, device=device)
 options = s.chapter("identification", bootstrap=bootstrap)
 tables, figures = Path(output_dir) / "tables", Path(output_dir) / "figures"
-models = load_grid(Path(output_dir) / "grid", s.configs(), s.dataset("sae_train").embeddings)
+models = load_grid(Path(output_dir) / "grid", s.configs(), s.dataset("sae_train").embeddings, s.device)
 display(Markdown(convergence.warning(models)))  # said beside the numbers of any SAE that did not converge
 tasks = s.tasks()
 for feature, t in tasks.items():

@@ -33,6 +33,7 @@
 # %% tags=["parameters"]
 study = "studies/paper-full.yml"  # the study file: the feature, the grid (see voicesae_core.report.study)
 output_dir = "out/paper-full"  # reads the grid trained by 02_train_grid from output_dir/grid
+device = ""  # auto, cpu, cuda or cuda:N: where its SAEs run ("": the study's device key)
 feature = ""  # the feature whose latents are followed; empty: the first of the study
 k = 20  # the K at which latent sizes are compared (Fig. 4 of the paper uses K 20)
 group_column = "gender"  # each flow is drawn per (class, this column)
@@ -56,12 +57,12 @@ from voicesae_core.sae import convergence
 from voicesae_core.sae.trainer import load_grid
 
 check_parameters(globals(), "splitting")  # papermill itself lets an unknown or mistyped -p through
-s = load_study(study)
+s = load_study(study, device=device)
 options = s.chapter("splitting", feature=feature, k=k, group_column=group_column, min_precision=min_precision,
                     min_share=min_share, min_child_share=min_child_share, rule=rule)
 k, f = options.k, s.feature(options.feature)
 tables, figures = Path(output_dir) / "tables", Path(output_dir) / "figures"
-models = load_grid(Path(output_dir) / "grid", s.configs(ks=[k]), s.dataset("sae_train").embeddings)
+models = load_grid(Path(output_dir) / "grid", s.configs(ks=[k]), s.dataset("sae_train").embeddings, s.device)
 display(Markdown(convergence.warning(models)))  # said beside the numbers of any SAE that did not converge
 t = s.task(options.feature)
 groups = np.where(t.y_test, f.names[0], f.names[1]).astype(object)

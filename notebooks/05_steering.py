@@ -27,6 +27,7 @@
 # %% tags=["parameters"]
 study = "studies/paper-full.yml"  # the study file: features, single model (see voicesae_core.report.study)
 output_dir = "out/paper-full"  # reads the grid trained by 02_train_grid from output_dir/grid
+device = ""  # auto, cpu, cuda or cuda:N: where its SAEs run ("": the study's device key)
 a_phi = 1.0  # the value phi is switched on to
 a_phi_sweep = [0.0, 0.25, 0.5, 1.0, 2.0, 4.0, 8.0]  # strengths of the sweep
 
@@ -46,11 +47,11 @@ from voicesae_core.sae import convergence
 from voicesae_core.sae.trainer import load_grid
 
 check_parameters(globals(), "steering")  # papermill itself lets an unknown or mistyped -p through
-s = load_study(study)
+s = load_study(study, device=device)
 options = s.chapter("steering", a_phi=a_phi, a_phi_sweep=a_phi_sweep)
 tables, figures = Path(output_dir) / "tables", Path(output_dir) / "figures"
 sae = load_grid(Path(output_dir) / "grid", s.configs([s.single.latent_dim], [s.single.k]),
-                s.dataset("sae_train").embeddings)[0]
+                s.dataset("sae_train").embeddings, s.device)[0]
 display(Markdown(convergence.warning([sae])))  # said beside the numbers of any SAE that did not converge
 PAPER = {"table3": ("5", "III"), "table4": ("6", "IV")}  # the paper's figure and table of each steering table
 numbers = {f: PAPER.get(s.features[f].paper.steering) for f in s.features}  # None: not one of the paper's

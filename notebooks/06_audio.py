@@ -37,6 +37,7 @@
 # %% tags=["parameters"]
 study = "studies/paper-full.yml"  # the study file; this chapter reads its chapters.audio, features, seeds and device
 output_dir = "out/paper-full"  # the corpus, segments, embeddings and SAEs go to output_dir/audio
+device = ""  # auto, cpu, cuda or cuda:N: where its SAEs run ("": the study's device key)
 recordings_manifest = ""  # a NeMo manifest of your recordings (relative to the study file); empty for the demo corpus
 demo_profile = "full"  # the demo corpus size (quick or full) when it is generated
 segment_method = "energy"  # energy (SoX silence rule, keeps music) or silero (speech only)
@@ -67,7 +68,7 @@ from voicesae_core.sae.config import TrainConfig, expand_grid
 from voicesae_core.sae.trainer import train_grid
 
 check_parameters(globals(), "audio")  # papermill itself lets an unknown or mistyped -p through
-s = load_study(study)
+s = load_study(study, device=device)
 options = s.chapter("audio", recordings_manifest=recordings_manifest, demo_profile=demo_profile,
                     segment_method=segment_method, models=models, normalization=normalization,
                     latent_dims=latent_dims, ks=ks, latent_dim=latent_dim, k=k, steps=steps,
@@ -121,7 +122,7 @@ plots.publish(fig, figures, "audio_segmentation", "audio_segmentation")
 # %%
 speaker_models = [s.speaker_model(m) for m in options.models]  # a .nemo path is relative to the study file
 datasets, runs = extract.extract_models(seg.manifest, work / "embeddings", speaker_models, options.normalization,
-                                        seed=seed, quiet=True,
+                                        seed=seed, device=s.device, quiet=True,
                                         columns=None if options.recordings_manifest else demo_corpus.COLUMNS)
 write_csv(tables / "audio_embeddings.csv", runs)
 print("recorded in each data manifest:", datasets[speaker_models[0]].manifest["normalization"])

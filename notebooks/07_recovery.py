@@ -29,6 +29,7 @@
 # %% tags=["parameters"]
 study = "studies/paper-full.yml"  # the study file: the SAE training set (with its ground truth), the grid
 output_dir = "out/paper-full"  # reads the grid trained by 02_train_grid from output_dir/grid
+device = ""  # auto, cpu, cuda or cuda:N: where its SAEs run ("": the study's device key)
 
 # %%
 from pathlib import Path
@@ -43,7 +44,7 @@ from voicesae_core.sae import convergence
 from voicesae_core.sae.trainer import load_grid
 
 check_parameters(globals())  # papermill itself lets an unknown or mistyped -p through
-s = load_study(study)
+s = load_study(study, device=device)
 latent_dim, k = s.single.latent_dim, s.single.k
 tables, figures = Path(output_dir) / "tables", Path(output_dir) / "figures"
 data = s.dataset("sae_train")
@@ -55,7 +56,7 @@ if not has_truth:
 # %%
 if has_truth:
     truth = data.ground_truth()
-    models = load_grid(Path(output_dir) / "grid", s.configs(), data.embeddings)
+    models = load_grid(Path(output_dir) / "grid", s.configs(), data.embeddings, s.device)
     display(Markdown(convergence.warning(models)))  # said beside the numbers of any SAE that did not converge
     named = [n for n in truth.names if not n.startswith("trait_")]
     grid = recovery.recovery_grid(models, truth, named=named)

@@ -30,6 +30,7 @@
 # %% tags=["parameters"]
 study = "studies/paper-full.yml"  # the study file: datasets, features, training budget (see voicesae_core.report.study)
 output_dir = "out/paper-full"  # the seeds are trained into output_dir/stability
+device = ""  # auto, cpu, cuda or cuda:N: where its SAEs run ("": the study's device key)
 configs = []  # [latent_dim, K] pairs, each trained with every seed; empty for the single model and two others of the grid
 seeds = [0, 1, 2, 3, 4]  # initialisation seeds (data and batch order are shared)
 thresholds = [0.7, 0.9]  # decoder cosine from which a matched latent counts as shared
@@ -49,7 +50,7 @@ from voicesae_core.report.study import check_parameters, load as load_study
 from voicesae_core.sae import convergence
 
 check_parameters(globals(), "stability")  # papermill itself lets an unknown or mistyped -p through
-s = load_study(study)
+s = load_study(study, device=device)
 options = s.chapter("stability", configs=configs, seeds=seeds, thresholds=thresholds, bootstrap=bootstrap)
 configs = s.stability_configs(options.configs)
 tables, figures = Path(output_dir) / "tables", Path(output_dir) / "figures"

@@ -31,6 +31,7 @@
 # %% tags=["parameters"]
 study = "studies/paper-full.yml"  # the study file: datasets, features, grid, single model (see voicesae_core.report.study)
 output_dir = "out/paper-full"  # reads the grid trained by 02_train_grid from output_dir/grid
+device = ""  # auto, cpu, cuda or cuda:N: where its SAEs run ("": the study's device key)
 feature = ""  # the feature steered (a key of the study features), its test split gives the trials; empty: the first of the study
 speaker_column = "speaker"  # rows with the same value are one speaker; empty values are left out
 a_phi = 1.0  # the latent steering strength (the paper: 1)
@@ -52,11 +53,11 @@ from voicesae_core.sae import convergence
 from voicesae_core.sae.trainer import load_grid
 
 check_parameters(globals(), "verification")  # papermill itself lets an unknown or mistyped -p through
-s = load_study(study)
+s = load_study(study, device=device)
 options = s.chapter("verification", feature=feature, speaker_column=speaker_column, a_phi=a_phi, alpha=alpha,
                     strengths=strengths, p_target=p_target, max_rows=max_rows)
 tables, figures = Path(output_dir) / "tables", Path(output_dir) / "figures"
-models = load_grid(Path(output_dir) / "grid", s.configs(), s.dataset("sae_train").embeddings)
+models = load_grid(Path(output_dir) / "grid", s.configs(), s.dataset("sae_train").embeddings, s.device)
 display(Markdown(convergence.warning(models)))  # said beside the numbers of any SAE that did not converge
 t = s.task(options.feature)
 speakers_manifest = s.manifest_path(s.feature(options.feature).dataset)

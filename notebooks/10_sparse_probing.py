@@ -24,6 +24,7 @@
 # %% tags=["parameters"]
 study = "studies/paper-full.yml"  # the study file: datasets, features, grid, single model (see voicesae_core.report.study)
 output_dir = "out/paper-full"  # reads the grid trained by 02_train_grid from output_dir/grid
+device = ""  # auto, cpu, cuda or cuda:N: where its SAEs run ("": the study's device key)
 probe_ks = [1, 2, 4, 8, 16]  # how many latents (or components) the probe gets
 
 # %%
@@ -39,10 +40,10 @@ from voicesae_core.sae import convergence
 from voicesae_core.sae.trainer import load_grid
 
 check_parameters(globals(), "sparse_probing")  # papermill itself lets an unknown or mistyped -p through
-s = load_study(study)
+s = load_study(study, device=device)
 options = s.chapter("sparse_probing", probe_ks=probe_ks)
 tables, figures = Path(output_dir) / "tables", Path(output_dir) / "figures"
-models = load_grid(Path(output_dir) / "grid", s.configs(), s.dataset("sae_train").embeddings)
+models = load_grid(Path(output_dir) / "grid", s.configs(), s.dataset("sae_train").embeddings, s.device)
 display(Markdown(convergence.warning(models)))  # said beside the numbers of any SAE that did not converge
 single = s.single_name()
 curves, refs = {}, {}

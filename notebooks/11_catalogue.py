@@ -27,6 +27,7 @@
 # %% tags=["parameters"]
 study = "studies/paper-full.yml"  # the study file: the SAE training set, the grid, the single model (see voicesae_core.report.study)
 output_dir = "out/paper-full"  # reads the grid trained by 02_train_grid from output_dir/grid
+device = ""  # auto, cpu, cuda or cuda:N: where its SAEs run ("": the study's device key)
 rows = 20000  # a seeded sample of the SAE training set (0 for all rows)
 labels = []  # metadata columns to score; empty for every column with 2-20 values
 centroid_columns = ["language", "gender"]  # columns whose class-centroid offsets each decoder row is compared with
@@ -50,7 +51,7 @@ from voicesae_core.sae import convergence
 from voicesae_core.sae.trainer import load_grid
 
 check_parameters(globals(), "catalogue")  # papermill itself lets an unknown or mistyped -p through
-s = load_study(study)
+s = load_study(study, device=device)
 options = s.chapter("catalogue", rows=rows, labels=labels, centroid_columns=centroid_columns, pages=pages,
                     top_samples=top_samples, audio=audio, audio_pages=audio_pages)
 seed = s.grid.seeds[0]
@@ -60,7 +61,7 @@ smaller, larger = catalogue.neighbour_sizes(s.grid.latent_dims, s.single.latent_
 data_path = s.manifest_path("sae_train")
 data = manifest.load(data_path)
 sizes = [d for d in (smaller, s.single.latent_dim, larger) if d is not None]
-models = {m.cfg.latent_dim: m for m in load_grid(grid_dir, s.configs(sizes, [s.single.k]), data.embeddings)}
+models = {m.cfg.latent_dim: m for m in load_grid(grid_dir, s.configs(sizes, [s.single.k]), data.embeddings, s.device)}
 display(Markdown(convergence.warning([models[s.single.latent_dim]])))  # the catalogued SAE, if unfinished
 sample = catalogue.sample_rows(len(data.embeddings), options.rows, seed)
 x, meta = data.embeddings[sample], data.metadata.iloc[sample].reset_index(drop=True)
@@ -103,7 +104,7 @@ if found is None:
                      "nothing to catalogue."))
 else:
     adata = manifest.load(found.data_manifest)
-    asae = load_grid(found.grid_dir, [found.config])[0]
+    asae = load_grid(found.grid_dir, [found.config], device=s.device)[0]
     display(Markdown(convergence.warning([asae])))
     scored = [*(f.column for f in s.features.values()), *extract.DESCRIPTIVE_COLUMNS]
     atable = catalogue.catalogue(asae, adata.embeddings, adata.metadata,

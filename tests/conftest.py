@@ -1,7 +1,25 @@
+import os
 from pathlib import Path
 
 import numpy as np
 import pytest
+
+# The suite runs on the CPU unless VOICESAE_TEST_CUDA=1 (make gpu-check sets it): on a GPU machine
+# device "auto" would otherwise move every test, and the notebooks they execute, to CUDA. Set before
+# torch first looks for a GPU; the notebooks' kernels inherit it.
+if os.environ.get("VOICESAE_TEST_CUDA") != "1":
+    os.environ["CUDA_VISIBLE_DEVICES"] = ""
+
+
+def pytest_collection_modifyitems(config, items):
+    """Tests marked ``cuda`` need a GPU and VOICESAE_TEST_CUDA=1; elsewhere they are skipped, said."""
+    import torch
+    if os.environ.get("VOICESAE_TEST_CUDA") == "1" and torch.cuda.is_available():
+        return
+    why = pytest.mark.skip(reason="needs a CUDA GPU and VOICESAE_TEST_CUDA=1 (make gpu-check)")
+    for item in items:
+        if "cuda" in item.keywords:
+            item.add_marker(why)
 
 REPO = Path(__file__).resolve().parents[1]
 QUICK_STUDY = REPO / "studies" / "paper-quick.yml"

@@ -105,13 +105,14 @@ def main(argv: list[str] | None = None) -> int:
     t.add_argument("--batch-size", type=_count, default=4096)
     t.add_argument("--data-seed", type=_seed, default=0)
     t.add_argument("--checkpoint-every", type=_count, default=None, help="also checkpoint every N steps")
-    t.add_argument("--device", default="auto")
+    t.add_argument("--device", default="auto", help="auto (CUDA when present), cpu, cuda or cuda:N")
     t.add_argument("--eval-data", default=None, help="optional .npy to compute the metrics on")
     t.add_argument("--quiet", action="store_true")
 
     e = sub.add_parser("evaluate", help="metrics of a saved SAE on an embeddings .npy, as JSON")
     e.add_argument("model", help="a saved SAE folder (cfg.json + model.safetensors)")
     e.add_argument("data")
+    e.add_argument("--device", default="auto", help="auto (CUDA when present), cpu, cuda or cuda:N")
 
     data = sub.add_parser("data", help="datasets: generate the synthetic default, validate or write manifests")
     dsub = data.add_subparsers(dest="data_command", required=True)
@@ -162,7 +163,7 @@ def main(argv: list[str] | None = None) -> int:
     ex.add_argument("--batch-size", type=_count, default=16)
     ex.add_argument("--min-duration", type=_seconds, default=0.5, help="shorter rows are skipped, with the reason recorded")
     ex.add_argument("--normalization", choices=["none", "l2", "nemo"], default="none")
-    ex.add_argument("--device", default="cpu")
+    ex.add_argument("--device", default="auto", help="auto (CUDA when present), cpu, cuda or cuda:N")
     ex.add_argument("--name", default=None)
     ex.add_argument("--seed", type=_seed, default=0, help="for random:* models")
     ex.add_argument("--quiet", action="store_true")
@@ -245,7 +246,9 @@ def main(argv: list[str] | None = None) -> int:
             from .sae.model import SparseAutoencoder
             from .arrays import as_data
 
-            sae = SparseAutoencoder.load(args.model)
+            from .device import resolve
+
+            sae = SparseAutoencoder.load(args.model, resolve(args.device, "--device"))
             print(json.dumps(evaluate(sae, as_data(load_embeddings(args.data), args.data)).summary(), indent=2))
     except VoicesaeError as err:
         print("error: " + " ".join(str(err).split()), file=sys.stderr)  # one line, whatever a library said

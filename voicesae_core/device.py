@@ -1,8 +1,19 @@
-"""Which torch device a run uses: ``auto`` (CUDA when present, else CPU), ``cpu``, ``cuda`` or ``cuda:N``."""
+"""Which torch device a run uses, and how data meet a model there.
+
+``resolve`` turns a study's or option's ``device`` (``auto``: CUDA when present, else CPU;
+``cpu``; ``cuda``; ``cuda:N``) into a checked ``torch.device``. Models live on that device; data
+go to the model's device (``to_model``) and results come back to the host only at the edge
+(``to_numpy``), so every analysis works whichever device its model was loaded or trained on.
+``exact_float32`` keeps float32 products in full precision on a GPU (no TF32) and cuDNN's
+convolutions deterministic, so CUDA results stay within float32 rounding of the CPU's.
+"""
 from __future__ import annotations
 
+import contextlib
+import os
 import re
 
+import numpy as np
 import torch
 
 from .errors import VoicesaeError
@@ -13,7 +24,7 @@ def resolve(name: str, what: str = "device") -> torch.device:
     in the error, e.g. ``--device cuda: this machine has no CUDA device``."""
     name = str(name).strip()
     if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+        name = "cuda" if torch.cuda.is_available() else "cpu"
     if name == "cpu":
         return torch.device("cpu")
     m = re.fullmatch(r"cuda(?::(\d+))?", name)
@@ -24,4 +35,45 @@ def resolve(name: str, what: str = "device") -> torch.device:
                             "False); use cpu or auto")
     if m.group(1) is not None and int(m.group(1)) >= torch.cuda.device_count():
         raise VoicesaeError(f"{what} {name}: there are only {torch.cuda.device_count()} CUDA device(s)")
+    # cuBLAS is bitwise reproducible on one stream only with a fixed workspace; it reads this when
+    # its first handle is made, so it is set before any CUDA work (a user's own setting is kept).
+    os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
     return torch.device(name)
+
+
+def describe(device: torch.device) -> str:
+    """``cpu``, or ``cuda`` with the GPU's name (``cuda (NVIDIA H200)``): what a result's numbers depend on."""
+    device = torch.device(device)
+    return "cpu" if device.type == "cpu" else (
+        f"cuda ({torch.cuda.get_device_name(device)})" if device.type == "cuda" else device.type)
+
+
+def of(model: torch.nn.Module) -> torch.device:
+    """The device a model's parameters are on."""
+    return next(model.parameters()).device
+
+
+def to_model(x, model: torch.nn.Module) -> torch.Tensor:
+    """``x`` (an array or tensor) as float32 on ``model``'s device."""
+    return torch.as_tensor(np.asarray(x, dtype=np.float32) if not isinstance(x, torch.Tensor) else x,
+                           dtype=torch.float32, device=of(model))
+
+
+def to_numpy(t: torch.Tensor) -> np.ndarray:
+    """A result back on the host, as a numpy array (from any device)."""
+    return t.detach().cpu().numpy()
+
+
+@contextlib.contextmanager
+def exact_float32():
+    """For the duration: float32 matrix products and convolutions in full float32 (CUDA would use
+    TF32 for convolutions by default, about 1e-3 relative error) and cuDNN's deterministic
+    algorithms. Nothing changes on a CPU; the previous settings are restored after."""
+    matmul = torch.backends.cuda.matmul.allow_tf32
+    torch.backends.cuda.matmul.allow_tf32 = False
+    try:
+        with torch.backends.cudnn.flags(enabled=torch.backends.cudnn.enabled, benchmark=False,
+                                        deterministic=True, allow_tf32=False):
+            yield
+    finally:
+        torch.backends.cuda.matmul.allow_tf32 = matmul

@@ -1,3 +1,4 @@
+
 import json
 
 import numpy as np
@@ -82,6 +83,31 @@ def test_resume_with_another_model_is_refused(mixed, titanet, tmp_path):
     other = speaker_model.load("random:titanet-small", seed=1)
     with pytest.raises(VoicesaeError, match="another model or setting"):
         extract.extract(path, tmp_path / "out", other, quiet=True)
+
+
+def test_the_device_is_stamped_and_a_run_on_another_is_refused(mixed, titanet, tmp_path):
+    # A GPU's embeddings differ from a CPU's in the last digits: one folder never mixes them.
+    path, _ = mixed
+    extract.extract(path, tmp_path / "out", titanet, quiet=True)
+    stamp_path = tmp_path / "out" / "extraction.json"
+    stamp = json.loads(stamp_path.read_text())
+    assert stamp["device"] == "cpu"
+    del stamp["device"]  # a stamp written before the device was recorded: those all ran on a CPU
+    stamp_path.write_text(json.dumps(stamp))
+    assert extract.extract(path, tmp_path / "out", titanet, quiet=True).reused > 0
+    stamp["device"] = "cuda (NVIDIA H200)"
+    stamp_path.write_text(json.dumps(stamp))
+    with pytest.raises(VoicesaeError, match=r"device: 'cuda \(NVIDIA H200\)' there, 'cpu' now"):
+        extract.extract(path, tmp_path / "out", titanet, quiet=True)
+
+
+@pytest.mark.cuda
+def test_cuda_embeddings_are_within_float32_rounding_of_the_cpus(mixed, tmp_path):
+    path, _ = mixed
+    cpu = manifest.load(extract.extract(path, tmp_path / "cpu", "random:titanet-small", device="cpu", quiet=True).manifest)
+    gpu = manifest.load(extract.extract(path, tmp_path / "gpu", "random:titanet-small", device="cuda", quiet=True).manifest)
+    assert json.loads((tmp_path / "gpu" / "extraction.json").read_text())["device"].startswith("cuda (")
+    assert np.abs(cpu.embeddings - gpu.embeddings).max() / np.abs(cpu.embeddings).max() < 1e-4
 
 
 def test_normalization_is_applied_and_recorded(mixed, titanet, tmp_path):

@@ -5,6 +5,7 @@ import subprocess
 import sys
 
 import pytest
+import torch
 import yaml
 
 from conftest import QUICK_STUDY, REPO
@@ -168,7 +169,7 @@ def test_notebook_parameters_are_checked_by_name_and_type_before_anything_runs()
           "pathlib": pathlib, "get_ipython": print}
     study.check_parameters(ns, "identification")  # IPython's names, modules, classes and functions pass
     for bad, message in (({"bootstrapp": 3}, r"parameter 'bootstrapp': this notebook has no such parameter \(did you "
-                                             r"mean bootstrap\?\); it takes study, output_dir, bootstrap"),
+                                             r"mean bootstrap\?\); it takes study, output_dir, device, bootstrap"),
                          ({"bootstrap": "abc"}, r"parameter bootstrap: expected an integer, got 'abc'"),
                          ({"study": 5}, r"parameter study: expected text, got 5"),
                          ({"output_dir": " "}, r"parameter output_dir: empty")):
@@ -185,8 +186,27 @@ def test_every_notebook_checks_its_parameters_first():
         text = path.read_text()
         chapters = re.findall(r's\.chapter\("(\w+)"', text)
         call = re.search(r"check_parameters\(globals\(\)(?:, \"(\w+)\")?\)", text)
-        assert call and call.start() < text.index("s = load_study(study)"), path.name
+        assert call and call.start() < text.index("s = load_study(study, device=device)"), path.name
         assert call.group(1) == (chapters[0] if chapters else None), path.name
+
+
+def test_every_chapter_runs_its_saes_on_the_study_device_or_its_device_parameter():
+    """Each chapter declares ``device``; every grid it loads, trains or extracts with goes to s.device."""
+    import re
+    for path in sorted((REPO / "notebooks").glob("[01]*.py")):
+        text = path.read_text()
+        assert re.search(r'^device = ""  # ', text, re.M), path.name
+        calls = re.findall(r"(load_grid\(|TrainConfig\(|extract_models\()(.*?)\)(?:\[0\])?\n", text, re.S)
+        for name, args in calls:
+            assert "s.device" in args, f"{path.name}: {name} without s.device"
+    assert study.load(QUICK_STUDY, device="cpu").device == "cpu"
+    assert study.load(QUICK_STUDY).device == "auto"
+    import torch
+    if not torch.cuda.is_available():
+        with pytest.raises(VoicesaeError, match="parameter device cuda: this machine has no CUDA device"):
+            study.load(QUICK_STUDY, device="cuda")
+    with pytest.raises(VoicesaeError, match="parameter device 'gpu': expected auto, cpu, cuda or cuda:N"):
+        study.load(QUICK_STUDY, device="gpu")
 
 
 def test_papermill_run_directly_stops_at_an_unknown_or_mistyped_parameter(tmp_path):
@@ -199,3 +219,8 @@ def test_papermill_run_directly_stops_at_an_unknown_or_mistyped_parameter(tmp_pa
                             parameters={"study": str(QUICK_STUDY), "output_dirr": str(tmp_path / "o")},
                             progress_bar=False, cwd=str(REPO))
     assert not (tmp_path / "o").exists()  # (a mistyped value: the unit test above)
+    if not torch.cuda.is_available():  # -p device cuda on a machine without one: said, not dropped
+        with pytest.raises(pm.PapermillExecutionError, match="parameter device cuda: this machine has no CUDA"):
+            pm.execute_notebook(str(tmp_path / "01.ipynb"), str(tmp_path / "run.ipynb"), kernel_name="python3",
+                                parameters={"study": str(QUICK_STUDY), "output_dir": str(tmp_path / "o"),
+                                            "device": "cuda"}, progress_bar=False, cwd=str(REPO))

@@ -14,6 +14,9 @@ from voicesae_core import SAEConfig, TrainConfig, VoicesaeError, expand_grid, tr
 from voicesae_core.sae.trainer import CHECKPOINT
 
 FAST = TrainConfig(epochs=2, batch_size=256)
+BACKENDS = [pytest.param(("numba", "cpu"), id="numba-cpu"), pytest.param(("torch", "cpu"), id="torch-cpu"),
+            pytest.param(("torch", "cuda"), id="torch-cuda", marks=pytest.mark.cuda)]
+"""Each bitwise promise is kept by both back ends, and on a GPU (make gpu-check runs the cuda ones)."""
 
 
 def params(sae):
@@ -23,6 +26,7 @@ def params(sae):
 def assert_same_models(a, b, atol=0.0):
     for ma, mb in zip(a, b):
         for pa, pb in zip(params(ma), params(mb)):
+            pa, pb = pa.cpu(), pb.cpu()  # models from a GPU run are compared on the host
             if atol == 0.0:
                 assert torch.equal(pa, pb), ma.cfg.name
             else:
@@ -43,11 +47,13 @@ def test_training_learns_and_respects_constraints(data):
     assert by_name["L128_k8_topk_s0"]["fvu"] < by_name["L128_k4_topk_s0"]["fvu"]  # more active latents, better fit
 
 
-def test_each_model_in_grid_equals_it_trained_alone(data):
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_each_model_in_grid_equals_it_trained_alone(data, backend):
     cfgs = expand_grid([32, 80], [3, 9], ["topk", "batchtopk"], seeds=[0, 1])
-    grid = train_grid(data, cfgs, FAST, quiet=True)
+    train = TrainConfig(epochs=2, batch_size=256, backend=backend[0], device=backend[1])
+    grid = train_grid(data, cfgs, train, quiet=True)
     for i in (0, 5, len(cfgs) - 1):
-        alone = train_grid(data, [cfgs[i]], FAST, quiet=True)
+        alone = train_grid(data, [cfgs[i]], train, quiet=True)
         assert_same_models([grid.models[i]], alone.models)
         assert alone.table[0]["fvu"] == grid.table[i]["fvu"]
 
@@ -61,10 +67,12 @@ def test_worker_threads_change_nothing(data):
     assert torch.get_num_threads() == threads  # restored after training
 
 
-def test_deterministic_and_seed_matters(data):
-    cfgs = [SAEConfig(48, 5, seed=0), SAEConfig(48, 5, seed=1)]
-    a = train_grid(data, cfgs, FAST, quiet=True)
-    b = train_grid(data, cfgs, FAST, quiet=True)
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_deterministic_and_seed_matters(data, backend):
+    cfgs = [SAEConfig(48, 5, seed=0), SAEConfig(48, 5, seed=1), SAEConfig(48, activation="relu")]
+    train = TrainConfig(epochs=2, batch_size=256, backend=backend[0], device=backend[1])
+    a = train_grid(data, cfgs, train, quiet=True)
+    b = train_grid(data, cfgs, train, quiet=True)
     assert_same_models(a.models, b.models)
     assert not torch.equal(a.models[0].W_dec, a.models[1].W_dec)
 
@@ -127,16 +135,18 @@ KILLED_RUN = textwrap.dedent("""
     import sys, numpy as np
     from voicesae_core import TrainConfig, expand_grid, train_grid
     x = np.load(sys.argv[1])
-    train_grid(x, expand_grid([32, 64], [3, 6]), TrainConfig(epochs=40, batch_size=64, checkpoint_every_steps=5),
+    train_grid(x, expand_grid([32, 64], [3, 6]), TrainConfig(epochs=40, batch_size=64, checkpoint_every_steps=5,
+                                                             backend=sys.argv[3], device=sys.argv[4]),
                out_dir=sys.argv[2], quiet=True)
 """)
 
 
-def test_resume_after_kill_equals_uninterrupted(data, tmp_path):
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_resume_after_kill_equals_uninterrupted(data, tmp_path, backend):
     x = data[:1000]
     np.save(tmp_path / "x.npy", x)
     out = tmp_path / "run"
-    proc = subprocess.Popen([sys.executable, "-c", KILLED_RUN, str(tmp_path / "x.npy"), str(out)])
+    proc = subprocess.Popen([sys.executable, "-c", KILLED_RUN, str(tmp_path / "x.npy"), str(out), *backend])
     deadline = time.time() + 120
     while not (out / CHECKPOINT).exists() and time.time() < deadline and proc.poll() is None:
         time.sleep(0.05)
@@ -145,7 +155,7 @@ def test_resume_after_kill_equals_uninterrupted(data, tmp_path):
     proc.wait()
     assert proc.returncode == -signal.SIGKILL, "the run finished before it could be killed: make it longer"
     assert not (out / "results.csv").exists()
-    train = TrainConfig(epochs=40, batch_size=64, checkpoint_every_steps=5)
+    train = TrainConfig(epochs=40, batch_size=64, checkpoint_every_steps=5, backend=backend[0], device=backend[1])
     cfgs = expand_grid([32, 64], [3, 6])
     resumed = train_grid(x, cfgs, train, out_dir=out, quiet=True)
     fresh = train_grid(x, cfgs, train, quiet=True)
@@ -262,3 +272,28 @@ def test_load_grid_refuses_models_trained_on_other_data(data, tmp_path):
     sae = load_grid(tmp_path, configs)[0]
     with pytest.raises(VoicesaeError, match=r"SAE L32_k4_topk_s0: trained on 48-dimensional embeddings, given 16"):
         sae.encode(torch.from_numpy(data[:5, :16]))
+
+
+# ----------------------------------------------------------------------------- on a GPU (make gpu-check)
+
+@pytest.mark.cuda
+def test_cuda_training_is_within_float32_rounding_of_the_cpu(data):
+    cfgs = expand_grid([32, 80], [3, 9], ["topk", "batchtopk"]) + [SAEConfig(40, activation="relu")]
+    cpu = train_grid(data, cfgs, TrainConfig(epochs=1, batch_size=256, device="cpu"), quiet=True)
+    gpu = train_grid(data, cfgs, TrainConfig(epochs=1, batch_size=256, device="cuda"), quiet=True)
+    assert all(m.W_dec.device.type == "cuda" for m in gpu.models)
+    assert_same_models(cpu.models, gpu.models, atol=2e-4)
+    for a, b in zip(cpu.table, gpu.table):
+        assert abs(a["fvu"] - b["fvu"]) < 1e-3, a["name"]
+
+
+@pytest.mark.cuda
+def test_cuda_training_runs_under_pytorchs_deterministic_mode(data):
+    # PyTorch refuses, in this mode, every CUDA op it knows to be nondeterministic.
+    before = torch.are_deterministic_algorithms_enabled()
+    torch.use_deterministic_algorithms(True)
+    try:
+        cfgs = expand_grid([32], [3], ["topk", "batchtopk", "relu"])
+        train_grid(data[:1000], cfgs, TrainConfig(epochs=1, batch_size=100, device="cuda"), quiet=True)
+    finally:
+        torch.use_deterministic_algorithms(before)

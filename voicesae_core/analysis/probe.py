@@ -19,6 +19,7 @@ from tqdm.auto import tqdm
 
 from .bootstrap import score_intervals
 from ..errors import VoicesaeError
+from ..device import to_model, to_numpy
 from ..sae.model import SparseAutoencoder
 
 
@@ -56,8 +57,7 @@ def encode(sae: SparseAutoencoder, x, batch_size: int = 16384) -> np.ndarray:
     """The latents v of every row of ``x`` (n, d_in) as a float32 array (n, latent_dim)."""
     sae.eval()
     x = torch.as_tensor(np.asarray(x, dtype=np.float32))
-    dev = sae.W_dec.device
-    return np.concatenate([sae.encode(x[s:s + batch_size].to(dev)).cpu().numpy()
+    return np.concatenate([to_numpy(sae.encode(to_model(x[s:s + batch_size], sae)))
                            for s in range(0, len(x), batch_size)]) if len(x) else np.zeros((0, sae.cfg.latent_dim), np.float32)
 
 

@@ -19,12 +19,13 @@ import pandas as pd
 from scipy.optimize import linear_sum_assignment
 
 from ..data.ground_truth import GroundTruth
+from ..device import to_numpy
 from ..sae.model import SparseAutoencoder
 
 
 def decoder_directions(sae: SparseAutoencoder) -> np.ndarray:
     """(latent_dim, d_in) unit decoder rows."""
-    w = sae.W_dec.detach().float().cpu().numpy()
+    w = to_numpy(sae.W_dec.float())
     return w / np.maximum(np.linalg.norm(w, axis=1, keepdims=True), 1e-12)
 
 

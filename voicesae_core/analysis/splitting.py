@@ -28,6 +28,7 @@ import pandas as pd
 
 from ..errors import VoicesaeError
 from .probe import encode, fit_probe
+from ..device import to_numpy
 from ..sae.model import SparseAutoencoder
 
 NONE = -1  # the "no label latent fires" node
@@ -125,11 +126,16 @@ def follow(models: list[SparseAutoencoder], x_train, y_train, x_test, min_precis
                           key=lambda kc: -kc[1])
             kids = [(q, share) for q, share in kids if share >= min_child_share]
             if len(kids) >= 2:
-                w_parent = models[i].W_dec[parent].detach().numpy()
-                cos = tuple(float(w_parent @ models[i + 1].W_dec[q].detach().numpy()) for q, _ in kids)
+                cos = tuple(decoder_cosine(models[i], parent, models[i + 1], q) for q, _ in kids)
                 splits.append(Split(dims[i], parent, dims[i + 1], tuple(q for q, _ in kids),
                                     tuple(s for _, s in kids), cos))
     return SplitAnalysis(dims, chosen, assignment, all_flows, splits, fires)
+
+
+def decoder_cosine(a: SparseAutoencoder, i: int, b: SparseAutoencoder, j: int) -> float:
+    """cos(latent i's decoder row in ``a``, latent j's in ``b``): rows have unit norm, so their dot
+    product (computed on the host, whichever device the models are on)."""
+    return float(to_numpy(a.W_dec[i]) @ to_numpy(b.W_dec[j]))
 
 
 def node_label(latent_dim: int, latent: int) -> str:

@@ -24,6 +24,7 @@ import numpy as np
 import pandas as pd
 import torch
 
+from ..device import to_model, to_numpy
 from ..sae.model import SparseAutoencoder
 
 
@@ -58,9 +59,10 @@ def delta_s(x: np.ndarray, c_pos: np.ndarray, c_neg: np.ndarray) -> np.ndarray:
 
 @torch.no_grad()
 def reconstruct(sae: SparseAutoencoder, x) -> np.ndarray:
-    """eps = W_dec v + b_pre for each row of x: ``x`` (n, d_in); returns (n, d_in)."""
+    """eps = W_dec v + b_pre for each row of x: ``x`` (n, d_in); returns (n, d_in) (on the host,
+    whichever device the model is on)."""
     sae.eval()
-    return sae(torch.as_tensor(np.asarray(x, dtype=np.float32))).x_hat.numpy()
+    return to_numpy(sae(to_model(x, sae)).x_hat)
 
 
 @torch.no_grad()
@@ -68,10 +70,10 @@ def steer(sae: SparseAutoencoder, x, phi: int, positive, a_phi: float = 1.0) -> 
     """Eqs. 1-2: eps~ for each row of x, latent phi set to -a_phi where ``positive`` else +a_phi.
     ``x`` (n, d_in), ``positive`` (n,) bool; returns (n, d_in)."""
     sae.eval()
-    v = sae.encode(torch.as_tensor(np.asarray(x, dtype=np.float32))).clone()
-    positive = torch.from_numpy(np.array(positive, dtype=bool))
+    v = sae.encode(to_model(x, sae)).clone()
+    positive = torch.as_tensor(np.array(positive, dtype=bool), device=v.device)
     v[:, phi] = torch.where(positive, -a_phi, a_phi)
-    return sae.decode(v).numpy()
+    return to_numpy(sae.decode(v))
 
 
 def mean_difference(x, positive, c_pos: np.ndarray, c_neg: np.ndarray, alpha: float = 1.0) -> np.ndarray:

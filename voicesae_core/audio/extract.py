@@ -25,6 +25,7 @@ from __future__ import annotations
 import json
 import math
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -161,12 +162,14 @@ def _save_part(out_dir: Path, ids: list[str], emb: list[np.ndarray], notes: list
 
 def extract(nemo_in: str | Path, out_dir: str | Path, model: str | speaker_model.SpeakerModel = "random:titanet-small",
             name: str | None = None, batch_size: int = 16, min_duration: float = 0.5, normalization: str = "none",
-            device: str = "cpu", seed: int = 0, columns: dict | None = None, flush_every: int = 256,
+            device: str = "auto", seed: int = 0, columns: dict | None = None, flush_every: int = 256,
             quiet: bool = False) -> ExtractResult:
-    """Embed every row of the NeMo manifest ``nemo_in`` into ``out_dir`` (see the module's docstring)."""
+    """Embed every row of the NeMo manifest ``nemo_in`` into ``out_dir`` (see the module's docstring).
+    ``device`` (auto, cpu, cuda or cuda:N) is where a model named by ``model`` is loaded; a loaded
+    ``SpeakerModel`` runs where it is. Either way the device is part of ``extraction.json``."""
     from tqdm.auto import tqdm
 
-    from ..device import resolve as resolve_device
+    from ..device import describe, exact_float32, resolve as resolve_device
 
     # Everything that can be checked is, before a model is loaded or a clip embedded.
     if normalization not in NORMALIZATIONS:
@@ -184,13 +187,18 @@ def extract(nemo_in: str | Path, out_dir: str | Path, model: str | speaker_model
     keys = row_keys(rows, min_duration)
     m = model if isinstance(model, speaker_model.SpeakerModel) else speaker_model.load(model, device, seed)
 
-    # An interrupted run may be resumed only with the same model.
-    stamp = json.loads(json.dumps(m.provenance))  # as it reads back from JSON, to compare like with like
+    # An interrupted run may be resumed only with the same model, on the same kind of device (a GPU's
+    # embeddings differ from a CPU's in the last float32 digits: one table never mixes them).
+    stamp = json.loads(json.dumps({**m.provenance, "device": describe(m.device)}))  # as JSON reads it back
     stamp_path = out_dir / "extraction.json"
     earlier = read_json(stamp_path) if stamp_path.exists() else stamp
+    if isinstance(earlier, dict):
+        earlier.setdefault("device", "cpu")  # stamps from before the device was recorded: all ran on a CPU
     if earlier != stamp:
+        differ = [f"{k}: {earlier.get(k)!r} there, {stamp.get(k)!r} now" for k in sorted({*stamp, *earlier})
+                  if earlier.get(k) != stamp.get(k)] if isinstance(earlier, dict) else ["not a stamp"]
         raise VoicesaeError(f"{stamp_path}: {out_dir} holds embeddings from another model or setting "
-                            f"({earlier.get('model')}); use another folder or delete it")
+                            f"({'; '.join(differ[:3])}); use another folder or delete it")
     write_json(stamp_path, stamp)
     done = _parts(out_dir)
     fresh = {rid for rid, key in zip(ids, keys) if rid in done and done[rid][2] == key}
@@ -211,37 +219,52 @@ def extract(nemo_in: str | Path, out_dir: str | Path, model: str | speaker_model
     start = time.perf_counter()
     new_ids, new_emb, new_notes, new_keys = [], [], [], []
     bar = tqdm(total=len(pending), desc=f"embedding ({m.source})", unit="clip", disable=quiet)
-    for b in range(0, len(pending), batch_size):
-        signals, batch_ids, batch_notes, batch_keys, batch_rows = [], [], [], [], []
-        for rid, row, key in pending[b: b + batch_size]:
+    batches = [pending[b: b + batch_size] for b in range(0, len(pending), batch_size)]
+
+    def read(batch):
+        """A batch's clips decoded: (signals, [(rid, key, note, row)], [skipped rows])."""
+        signals, kept, bad = [], [], []
+        for rid, row, key in batch:
             try:
                 sound = clip.read(row["audio_filepath"], row["offset"], row.get("duration"), m.sample_rate, min_duration)
             except clip.BadAudio as e:
-                skipped.append({"id": rid, "row": row["_row"], "audio_filepath": row["audio_filepath"],
-                                "reason": e.reason, "message": str(e)})
+                bad.append({"id": rid, "row": row["_row"], "audio_filepath": row["audio_filepath"],
+                            "reason": e.reason, "message": str(e)})
                 continue
             signals.append(sound.signal)
-            batch_ids.append(rid)
-            batch_notes.append("; ".join(sound.notes))
-            batch_keys.append(key)
-            batch_rows.append(row)
-        if signals:
-            for rid, key, note, row, e in zip(batch_ids, batch_keys, batch_notes, batch_rows, m.embed(signals)):
-                if not np.all(np.isfinite(e)):  # the model's failure on this clip, said, never saved
-                    skipped.append({"id": rid, "row": row["_row"], "audio_filepath": row["audio_filepath"],
-                                    "reason": "non_finite", "message": "the speaker model returned NaN or inf"})
-                    continue
-                new_emb.append(e)
-                new_ids.append(rid)
-                new_notes.append(note)
-                new_keys.append(key)
-        bar.update(len(pending[b: b + batch_size]))
-        bar.set_postfix(skipped=len(skipped))
-        if len(new_ids) >= flush_every or (b + batch_size >= len(pending) and new_ids):
-            _save_part(out_dir, new_ids, new_emb, new_notes, new_keys)
-            done.update(zip(new_ids, zip(new_emb, new_notes, new_keys)))
-            fresh.update(new_ids)
-            new_ids, new_emb, new_notes, new_keys = [], [], [], []
+            kept.append((rid, key, "; ".join(sound.notes), row))
+        return signals, kept, bad
+
+    # The next batch is decoded in a thread while this one is embedded (decoding and resampling
+    # release the GIL), so a GPU does not wait for the disk. The results do not depend on it.
+    decoder = ThreadPoolExecutor(1)
+    upcoming = decoder.submit(read, batches[0]) if batches else None
+    try:
+        for i, batch in enumerate(batches):
+            signals, kept, bad = upcoming.result()
+            upcoming = decoder.submit(read, batches[i + 1]) if i + 1 < len(batches) else None
+            skipped.extend(bad)
+            if signals:
+                with exact_float32():  # CUDA would convolve in TF32, ~1e-3 off the CPU's embeddings
+                    embedded = m.embed(signals)
+                for (rid, key, note, row), e in zip(kept, embedded):
+                    if not np.all(np.isfinite(e)):  # the model's failure on this clip, said, never saved
+                        skipped.append({"id": rid, "row": row["_row"], "audio_filepath": row["audio_filepath"],
+                                        "reason": "non_finite", "message": "the speaker model returned NaN or inf"})
+                        continue
+                    new_emb.append(e)
+                    new_ids.append(rid)
+                    new_notes.append(note)
+                    new_keys.append(key)
+            bar.update(len(batch))
+            bar.set_postfix(skipped=len(skipped))
+            if len(new_ids) >= flush_every or (i + 1 == len(batches) and new_ids):
+                _save_part(out_dir, new_ids, new_emb, new_notes, new_keys)
+                done.update(zip(new_ids, zip(new_emb, new_notes, new_keys)))
+                fresh.update(new_ids)
+                new_ids, new_emb, new_notes, new_keys = [], [], [], []
+    finally:
+        decoder.shutdown(cancel_futures=True)
     bar.close()
     seconds = time.perf_counter() - start
 
@@ -318,7 +341,7 @@ def mean_pairwise_cosine(x: np.ndarray) -> float:
 
 
 def extract_models(nemo_in: str | Path, out_dir: str | Path, models: list, normalization: str = "none",
-                   seed: int = 0, columns: dict | None = None, device: str = "cpu",
+                   seed: int = 0, columns: dict | None = None, device: str = "auto",
                    quiet: bool = False) -> tuple[dict, pd.DataFrame]:
     """Embed the NeMo manifest ``nemo_in`` with each speaker model of ``models`` (names as ``extract``
     takes them, or loaded ``SpeakerModel``s) into ``out_dir/<model_folder(name)>``. Returns

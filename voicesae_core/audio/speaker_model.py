@@ -73,6 +73,11 @@ class SpeakerModel:
     provenance: dict = field(default_factory=dict)
     """What identifies the embeddings: source, weights hash, NeMo version, dither, batching."""
 
+    @property
+    def device(self):
+        """The torch device the model runs on."""
+        return next(self.model.parameters()).device
+
     def embed(self, signals: list[np.ndarray]) -> np.ndarray:
         """(len(signals), dim) float32; a clip's row does not depend on the others in the call."""
         if not signals:

@@ -272,7 +272,8 @@ class Study:
     training: Training = field(default_factory=Training)
     chapters: Chapters = field(default_factory=Chapters)
     device: str = "auto"
-    """Where SAEs train: auto (CUDA when present), cpu, cuda or cuda:N."""
+    """Where every chapter's SAEs train and run and chapter 6 extracts embeddings: auto (CUDA when
+    present), cpu, cuda or cuda:N. A notebook's ``device`` parameter replaces it for one run."""
     sources: str = "."
     """The folder holding notebooks/ and the book's sources (_config.yml, _toc.yml, book/)."""
     path: Path = field(default=Path("study.yml"), repr=False, compare=False)
@@ -412,8 +413,9 @@ def _unique_keys_loader():
     return UniqueKeys
 
 
-def load(path: str | Path, overrides: dict | None = None) -> Study:
-    """Read and check a study file; apply ``overrides`` ({name: value}, see ``override``)."""
+def load(path: str | Path, overrides: dict | None = None, device: str = "") -> Study:
+    """Read and check a study file; apply ``overrides`` ({name: value}, see ``override``) and
+    ``device`` (a notebook's ``device`` parameter: replaces the study's device key unless empty)."""
     import yaml
     path = Path(path)
     if not path.is_file():
@@ -429,6 +431,10 @@ def load(path: str | Path, overrides: dict | None = None) -> Study:
     if not isinstance(raw, dict):
         raise VoicesaeError(f"{path}: a study file is a mapping of keys (name, datasets, features, ...)")
     study = from_dict(raw, path)
+    if str(device).strip():  # checked here, so the error names the parameter, not a later caller
+        from ..device import resolve
+        resolve(device, "parameter device")
+    overrides = {**(overrides or {}), **({"device": device} if str(device).strip() else {})}
     return override(study, overrides) if overrides else study
 
 
@@ -439,12 +445,12 @@ IPYTHON_NAMES = {"In", "Out", "get_ipython", "exit", "quit", "open"}
 def check_parameters(namespace: dict, chapter: str | None = None, known: dict | None = None) -> None:
     """Check a notebook's parameters as papermill left them in ``namespace`` (its ``globals()``),
     before anything runs: every plain value there must be a parameter the notebook declares
-    (``study``, ``output_dir``, and chapter ``chapter``'s options, or ``known``: {name: type}),
+    (``study``, ``output_dir``, ``device`` and chapter ``chapter``'s options, or ``known``: {name: type}),
     of its type. Papermill itself passes an unknown ``-p`` name without a word, and a wrong type
     would fail deep inside a cell; here either is one error naming the parameter."""
     import types
 
-    known = dict(known) if known is not None else {"study": str, "output_dir": str}
+    known = dict(known) if known is not None else {"study": str, "output_dir": str, "device": str}
     if chapter is not None:
         options = getattr(Chapters(), chapter)
         known.update(checked.hints(type(options)))

@@ -13,7 +13,10 @@ the dense model in ``sae.py``):
   sum runs in a fixed order, so results do not depend on the thread count. Each kernel has a
   single-threaded twin, used when the calling thread's numba thread count is 1 (the trainer's
   worker threads, which each train their own models);
-* ``torch`` (any device; the CUDA path): gathers and ``index_add_``.
+* ``torch`` (any device; the CUDA path): gathers, and the latent gradients as two matrix
+  products with the batch's code written out densely (n, latent_dim). CUDA's ``index_add_``
+  adds with atomics in no fixed order, so it would make training differ run to run; a matrix
+  product sums in a fixed order, and on a GPU its extra arithmetic is cheap.
 
 Decoding uses ``torch.nn.functional.embedding_bag`` on both: it is a weighted sum of rows,
 and torch's kernel for it is faster than a hand-written gather.
@@ -167,15 +170,17 @@ def decode(code: SparseCode, w_dec: torch.Tensor) -> torch.Tensor:
 # ------------------------------------------------------------------------------- backward
 
 
-def residual(recon: torch.Tensor, target: torch.Tensor, scale: float, backend: str) -> tuple[torch.Tensor, float]:
-    """grad_out = scale * (recon - target) and the summed squared error sum ||recon - target||^2."""
+def residual(recon: torch.Tensor, target: torch.Tensor, scale: float, backend: str) -> tuple[torch.Tensor, float | torch.Tensor]:
+    """grad_out = scale * (recon - target) and the summed squared error sum ||recon - target||^2
+    (a float from numba; from torch a 0-d float64 tensor on the data's device)."""
     if backend == "numba":
         grad_out = np.empty(recon.shape, np.float32)
         row_sq = np.empty(recon.shape[0], np.float32)
         _pick(_residual, _residual_1)(recon.contiguous().numpy(), target.contiguous().numpy(), np.float32(scale), grad_out, row_sq)
         return torch.from_numpy(grad_out), float(row_sq.sum(dtype=np.float64))
     diff = recon - target
-    return diff * scale, float(diff.pow(2).sum())
+    # The sum stays on the device (a float() here would wait for the GPU every step).
+    return diff * scale, diff.pow(2).sum().double()
 
 
 def grad_act(code: SparseCode, w_dec: torch.Tensor, grad_out: torch.Tensor, backend: str) -> torch.Tensor:
@@ -200,13 +205,15 @@ def accumulate_latent_grads(code: SparseCode, g_act: torch.Tensor, grad_out: tor
                       xc.contiguous().numpy(), gw_dec.numpy(), gw_enc.numpy(), gb_lat.numpy(), fired,
                       numba.get_num_threads())
         return torch.from_numpy(fired)
-    flat = code.idx.reshape(-1)
-    d = grad_out.shape[1]
-    gw_dec.index_add_(0, flat, (code.act.unsqueeze(-1) * grad_out.unsqueeze(1)).reshape(-1, d))
-    gw_enc.index_add_(0, flat, (g_act.unsqueeze(-1) * xc.unsqueeze(1)).reshape(-1, d))
-    gb_lat.index_add_(0, flat, g_act.reshape(-1))
-    return torch.zeros(gw_dec.shape[0], dtype=torch.int64, device=flat.device).index_add_(
-        0, flat, (code.act > 0).reshape(-1).to(torch.int64))
+    # Dense (n, latent_dim) codes: a row's indices are distinct, so each scatter writes every
+    # entry once (deterministic), and the sums over samples are matrix products (fixed order).
+    n, m = code.idx.shape[0], gw_dec.shape[0]
+    act = torch.zeros(n, m, dtype=grad_out.dtype, device=grad_out.device).scatter_(1, code.idx, code.act)
+    g = torch.zeros_like(act).scatter_(1, code.idx, g_act)
+    gw_dec.addmm_(act.T, grad_out)
+    gw_enc.addmm_(g.T, xc)
+    gb_lat.add_(g.sum(0))
+    return (act > 0).sum(0)
 
 
 @numba.njit(parallel=True, fastmath=True, cache=True, nogil=True)

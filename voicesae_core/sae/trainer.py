@@ -43,7 +43,7 @@ from ..version import __version__
 from . import convergence, kernels
 from .config import SAEConfig, TrainConfig
 from ..arrays import as_data
-from ..device import resolve as resolve_device
+from ..device import exact_float32, resolve as resolve_device
 from ..errors import VoicesaeError
 from ..files import atomic_path, check_output, sha256_array
 from .geometric_median import geometric_median
@@ -78,24 +78,27 @@ class GridMember:
         self.sae = SparseAutoencoder.initialised(cfg, b_pre * scale).to(device).train()
         self.params = [getattr(self.sae, p) for p in PARAMS]
         # fused: one kernel per tensor; the same update as the reference loop, on CPU and CUDA.
-        self.opt = torch.optim.Adam(self.params, lr=cfg.lr, betas=(train.beta1, train.beta2), eps=train.eps, fused=True)
+        # (Elsewhere, e.g. the tests' meta device, the reference loop.)
+        fused = torch.device(device).type in ("cpu", "cuda")
+        self.opt = torch.optim.Adam(self.params, lr=cfg.lr, betas=(train.beta1, train.beta2), eps=train.eps, fused=fused)
         # Samples seen since each latent last fired (dead when >= cfg.dead_after_samples).
         self.since_fired = torch.zeros(cfg.latent_dim, dtype=torch.int64, device=device)
         self.threshold_steps = 0
+        # Summed squared errors: floats from numba, 0-d tensors on a GPU (read at window ends only).
         self.epoch_sq_err = 0.0
         self.window_sq_err = 0.0
         self.curve: list[tuple[int, float]] = []
         """(optimizer steps done, FVU over the window that ended there), one per window."""
 
-    def step(self, x: torch.Tensor) -> float:
-        """One optimizer step on batch x; returns the batch's summed squared error."""
+    def step(self, x: torch.Tensor) -> float | torch.Tensor:
+        """One optimizer step on batch x (n, d_in); returns the batch's summed squared error."""
         sq_err = self.compute_grads(x)
         self.sae.project_decoder_grad()
         self.opt.step()
         self.sae.normalize_decoder()
         return sq_err
 
-    def compute_grads(self, x: torch.Tensor) -> float:
+    def compute_grads(self, x: torch.Tensor) -> float | torch.Tensor:
         """Set every parameter's .grad to that of ``loss.sae_loss`` (with the dead mask after this
         batch's counter update) and return the summed squared error. TopK/BatchTopK: sparse."""
         n = x.shape[0]
@@ -105,7 +108,7 @@ class GridMember:
             out = sae_loss(self.sae, x)
             out.loss.backward()
             self.since_fired = torch.where((out.v > 0).any(0), 0, self.since_fired + n)
-            return float((out.x_hat.detach() - x).pow(2).sum())
+            return (out.x_hat.detach() - x).pow(2).sum().double()
         sae, cfg, be = self.sae, self.cfg, self.backend
         with torch.no_grad():
             xc = x - sae.b_pre
@@ -165,7 +168,7 @@ class GridMember:
     def state(self, prefix: str) -> dict[str, torch.Tensor]:
         out = {f"{prefix}since_fired": self.since_fired.cpu(), f"{prefix}threshold": self.sae.threshold.cpu().reshape(1),
                f"{prefix}threshold_steps": torch.tensor([self.threshold_steps]),
-               f"{prefix}window_sq_err": torch.tensor([self.window_sq_err], dtype=torch.float64),
+               f"{prefix}window_sq_err": torch.tensor([float(self.window_sq_err)], dtype=torch.float64),
                f"{prefix}curve": torch.tensor(self.curve, dtype=torch.float64).reshape(-1, 2)}
         for name, p in zip(PARAMS, self.params):
             out[f"{prefix}{name}"] = p.detach().cpu()
@@ -188,25 +191,40 @@ class GridMember:
             for name, p in zip(PARAMS, self.params):
                 p.copy_(t[f"{prefix}{name}"])
                 if f"{prefix}{name}.step" in t:
-                    self.opt.state[p] = {"step": t[f"{prefix}{name}.step"].reshape(()).clone(),
+                    # Every piece of Adam's state on the parameter's device: fused CUDA Adam reads
+                    # ``step`` there too (a CPU step would crash a resumed GPU run).
+                    self.opt.state[p] = {"step": t[f"{prefix}{name}.step"].reshape(()).to(dev).clone(),
                                          "exp_avg": t[f"{prefix}{name}.exp_avg"].to(dev).clone(),
                                          "exp_avg_sq": t[f"{prefix}{name}.exp_avg_sq"].to(dev).clone()}
 
 
-def _check_memory(configs: list[SAEConfig], d: int) -> None:
+def _check_memory(configs: list[SAEConfig], d: int, device: torch.device) -> None:
     """Refuse a grid whose weights, gradients and Adam moments (8 float32 copies of each encoder and
-    decoder matrix) could not fit in this machine's memory, naming the largest model."""
+    decoder matrix) could not fit in the memory of ``device`` (the machine's, or the GPU's), naming
+    the largest model."""
     import os
     try:
-        memory = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+        if device.type == "cuda":
+            memory, where = torch.cuda.get_device_properties(device).total_memory, f"GPU {device}"
+        else:
+            memory, where = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES"), "this machine"
     except (ValueError, OSError, AttributeError):
         return
     need = sum(8 * 4 * c.latent_dim * d for c in configs)
     if need > memory:
         big = max(configs, key=lambda c: c.latent_dim)
         raise VoicesaeError(f"grid: its SAEs need about {need / 2**30:,.0f} GiB for weights and optimizer state "
-                            f"(the largest, {big.name}: latent_dim {big.latent_dim:,} x {d} dimensions); this "
-                            f"machine has {memory / 2**30:,.0f} GiB")
+                            f"(the largest, {big.name}: latent_dim {big.latent_dim:,} x {d} dimensions); "
+                            f"{where} has {memory / 2**30:,.0f} GiB")
+
+
+def _placed(x: torch.Tensor, device: torch.device) -> torch.Tensor | None:
+    """The training data on ``device`` for the whole run when it takes under a quarter of the free
+    memory there (a GPU then never waits for a copy), else None: each batch is copied on its own."""
+    if device.type == "cpu":
+        return x
+    free = torch.cuda.mem_get_info(device)[0] if device.type == "cuda" else 0
+    return x.to(device) if x.numel() * x.element_size() < free / 4 else None
 
 
 def _fingerprint(configs, train: TrainConfig, data_hash: str) -> dict:
@@ -252,7 +270,8 @@ def _batches(n: int, batch_size: int, data_seed: int, epoch: int):
 
 def _running_fvu(members, var_seen) -> list[float]:
     """Each model's FVU over the epoch so far (its squared errors / the variance of the samples seen)."""
-    return [m.epoch_sq_err / (m.scale**2 * var_seen) if var_seen > 0 else float("nan") for m in members]
+    var_seen = float(var_seen)
+    return [float(m.epoch_sq_err) / (m.scale**2 * var_seen) if var_seen > 0 else float("nan") for m in members]
 
 
 def _fvu_postfix(members, var_seen) -> str:
@@ -295,18 +314,27 @@ def _model_parallel(workers: int):
 def _step_group(group, scaled) -> None:
     for m in group:
         sq_err = m.step(scaled[m.scale])
-        if not math.isfinite(sq_err):  # the float() above already synchronised: this check is free
+        # numba's error is a float, on the host already: checked every step for free. A GPU's stays
+        # there (reading it would wait for the GPU) and is checked at each window's end (_check_finite).
+        if isinstance(sq_err, float) and not math.isfinite(sq_err):
             raise _Diverged(m.cfg, sq_err)
         m.epoch_sq_err += sq_err
         m.window_sq_err += sq_err
 
 
+def _check_finite(members) -> None:
+    """Raise _Diverged (not at an exact step) for a model whose error in this window is NaN or inf."""
+    for m in members:
+        if not math.isfinite(float(m.window_sq_err)):
+            raise _Diverged(m.cfg, float(m.window_sq_err), exact=False)
+
+
 class _Diverged(Exception):
     """A model's loss became NaN or inf (train_grid turns it into a VoicesaeError naming the step)."""
 
-    def __init__(self, cfg: SAEConfig, value: float):
+    def __init__(self, cfg: SAEConfig, value: float, exact: bool = True):
         super().__init__(cfg.name)
-        self.cfg, self.value = cfg, value
+        self.cfg, self.value, self.exact = cfg, value, exact
 
 
 def train_grid(data, configs: list[SAEConfig], train: TrainConfig = TrainConfig(), out_dir: str | Path | None = None,
@@ -333,8 +361,8 @@ def train_grid(data, configs: list[SAEConfig], train: TrainConfig = TrainConfig(
     names = [c.name for c in configs]
     if len(set(names)) != len(names):
         raise VoicesaeError(f"train_grid: duplicate configurations {sorted({a for a in names if names.count(a) > 1})}")
-    _check_memory(configs, d)
     device = pick_device(train.device)
+    _check_memory(configs, d, device)
     backend = kernels.resolve_backend(train.backend, device)
     data_hash = sha256_array(x)
     fingerprint = _fingerprint(configs, train, data_hash)
@@ -388,9 +416,11 @@ def train_grid(data, configs: list[SAEConfig], train: TrainConfig = TrainConfig(
     groups = _worker_groups(members, workers)
     t0 = time.perf_counter()
     if not done:
+        x_on_device = _placed(x, device)
+        shown = 0.0  # when the progress bar's FVU was last computed (it reads every model's error)
         bar = tqdm(total=train.epochs * n, initial=start_epoch * n + min(start_step * train.batch_size, n),
                    unit="sample", unit_scale=True, disable=quiet, desc=f"grid of {len(members)} SAEs", dynamic_ncols=True)
-        with _model_parallel(workers) as pool:
+        with _model_parallel(workers) as pool, exact_float32():
             for epoch in range(start_epoch, train.epochs):
                 var_seen = 0.0
                 for m in members:
@@ -399,38 +429,43 @@ def train_grid(data, configs: list[SAEConfig], train: TrainConfig = TrainConfig(
                 for step, rows in enumerate(_batches(n, train.batch_size, train.data_seed, epoch)):
                     if step < first:
                         continue
-                    xb = x[rows].to(device)
-                    batch_var = float((xb.double() - data_mean).pow(2).sum())
+                    xb = x_on_device[rows.to(device)] if x_on_device is not None else x[rows].to(device)
+                    batch_var = (xb.double() - data_mean).pow(2).sum()
                     var_seen += batch_var
                     window_var += batch_var
                     scaled = {scale: xb * scale for scale in {m.scale for m in members}}
+                    done_steps = epoch * steps_per_epoch + step + 1
+                    last = step + 1 == steps_per_epoch
+                    window_end = done_steps % every == 0 or done_steps == total_steps
+                    save = ckpt is not None and (last or (train.checkpoint_every_steps and
+                                                          (step + 1) % train.checkpoint_every_steps == 0))
                     try:
                         if pool is None:
                             _step_group(members, scaled)
                         else:
                             for future in [pool.submit(_step_group, g, scaled) for g in groups]:
                                 future.result()
+                        if window_end or save:
+                            _check_finite(members)
                     except _Diverged as e:
                         bar.close()
                         raise VoicesaeError(
-                            f"SAE {e.cfg.name}: the loss became {e.value} at optimizer step "
-                            f"{epoch * steps_per_epoch + step + 1} (epoch {epoch + 1}); training stopped and "
-                            f"nothing of this run was saved (learning rate {e.cfg.lr:g}: try a smaller one)") from None
+                            f"SAE {e.cfg.name}: the loss became {e.value} {'at' if e.exact else 'by'} optimizer step "
+                            f"{done_steps} (epoch {epoch + 1}); training stopped and nothing of this run was saved "
+                            f"(learning rate {e.cfg.lr:g}: try a smaller one)") from None
                     bar.update(len(rows))
-                    bar.set_postfix_str(_fvu_postfix(members, var_seen), refresh=False)
-                    done_steps = epoch * steps_per_epoch + step + 1
-                    if done_steps % every == 0 or done_steps == total_steps:  # a point of the training curve
+                    if not quiet and (time.perf_counter() - shown > 0.5 or last):
+                        bar.set_postfix_str(_fvu_postfix(members, var_seen), refresh=False)
+                        shown = time.perf_counter()
+                    if window_end:  # a point of the training curve
+                        w = float(window_var)
                         for m in members:
-                            m.curve.append((done_steps, m.window_sq_err / (m.scale**2 * window_var)
-                                            if window_var > 0 else float("nan")))
+                            m.curve.append((done_steps, float(m.window_sq_err) / (m.scale**2 * w) if w > 0 else float("nan")))
                             m.window_sq_err = 0.0
                         window_var = 0.0
-                    last = step + 1 == steps_per_epoch
-                    if ckpt is not None and not last and train.checkpoint_every_steps and (step + 1) % train.checkpoint_every_steps == 0:
-                        _save_checkpoint(ckpt, members, fingerprint, epoch, step + 1, False, window_var)
-                if ckpt is not None:
-                    final = epoch + 1 == train.epochs
-                    _save_checkpoint(ckpt, members, fingerprint, epoch + 1, 0, final, window_var)
+                    if save:
+                        _save_checkpoint(ckpt, members, fingerprint, epoch + (1 if last else 0), 0 if last else step + 1,
+                                         last and epoch + 1 == train.epochs, float(window_var))
                 if not quiet:
                     per_model = ", ".join(f"{m.cfg.name} {f:.4f}" for m, f in zip(members, _running_fvu(members, var_seen)))
                     bar.write(f"epoch {epoch + 1}/{train.epochs} running FVU per model: {per_model}")
@@ -483,8 +518,10 @@ def train_sae(data, cfg: SAEConfig, train: TrainConfig = TrainConfig(), **kwargs
     return train_grid(data, [cfg], train, **kwargs).models[0]
 
 
-def load_grid(out_dir: str | Path, configs: list[SAEConfig], train_data=None) -> list[SparseAutoencoder]:
-    """The trained models of ``configs`` from a grid folder written by ``train_grid``, in config order.
+def load_grid(out_dir: str | Path, configs: list[SAEConfig], train_data=None,
+              device: str | torch.device = "cpu") -> list[SparseAutoencoder]:
+    """The trained models of ``configs`` from a grid folder written by ``train_grid``, in config order,
+    on ``device`` (a torch device, or auto | cpu | cuda | cuda:N as in a study file).
 
     A missing model is one error listing every absent name, not a silent gap in a figure. With
     ``train_data`` (n, d_in), each model must have been trained on exactly that data (its saved
@@ -497,7 +534,8 @@ def load_grid(out_dir: str | Path, configs: list[SAEConfig], train_data=None) ->
         raise VoicesaeError(f"{out / 'models'}: no trained model for {len(missing)} of the {len(names)} grid "
                             f"configurations: {missing[:6]}{' ...' if len(missing) > 6 else ''}; train them first "
                             "(notebook 02_train_grid, or python -m voicesae_core train-grid)")
-    models = [SparseAutoencoder.load(out / "models" / n) for n in names]
+    device = device if isinstance(device, torch.device) else resolve_device(device, "load_grid: device")
+    models = [SparseAutoencoder.load(out / "models" / n, device) for n in names]
     for c, m in zip(configs, models):
         if (m.cfg.latent_dim, m.cfg.k, m.cfg.activation, m.cfg.seed) != (c.latent_dim, c.k, c.activation, c.seed):
             raise VoicesaeError(f"{out / 'models' / c.name}: holds {m.cfg.name}, not {c.name}")
