@@ -65,7 +65,8 @@ def main() -> int:
         except Exception as e:  # one failed step is reported, the others still run
             traceback.print_exc()
             ok, result = False, f"{type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}"[:300]
-        rows.append((name, result, "ok" if ok else "FAILED", time.perf_counter() - t0))
+        verdict = "skipped" if ok is None else "ok" if ok else "FAILED"
+        rows.append((name, result, verdict, time.perf_counter() - t0))
         print(f"    {rows[-1][2]}: {result} ({rows[-1][3]:.1f} s)", flush=True)
 
     table = ["| step | result | verdict | seconds |", "|---|---|---|---:|"]
@@ -114,7 +115,7 @@ def grid(device, out, args, state):
     same_verdicts = all(a["converged"] == b["converged"] for a, b in zip(cpu.table, dev.table))
     ok = fvu < 0.01 and same_verdicts and all(m.W_dec.device.type == device.type for m in dev.models)
     return ok, (f"{len(configs)} SAEs x {len(x):,} rows x {epochs} epochs: CPU {t_cpu:.1f} s, {device} {t_dev:.1f} s; "
-                f"max |dW_dec| {w:.2e}, max relative FVU difference {fvu:.2e}, same convergence verdicts: {same_verdicts}")
+                f"largest weight difference (W_dec) {w:.2e}, max relative FVU difference {fvu:.2e}, same convergence verdicts: {same_verdicts}")
 
 
 KILLED = textwrap.dedent("""
@@ -134,7 +135,7 @@ def resume(device, out, args, state):
     from voicesae_core import TrainConfig, train_grid
     from voicesae_core.sae.trainer import CHECKPOINT
     if "grid" not in state:
-        return False, "needs the grid step"
+        return None, "needs the grid step (skipped or failed)"
     run = out / "resume"
     shutil.rmtree(run, ignore_errors=True)
     cmd = [sys.executable, "-c", KILLED, str(out / "sae_train.npy"), str(run),
@@ -148,6 +149,12 @@ def resume(device, out, args, state):
     proc.wait()
     if proc.returncode != -signal.SIGKILL:
         return False, f"the run ended (status {proc.returncode}) before it could be killed"
+    from safetensors import safe_open
+    if not (run / CHECKPOINT).exists() or (run / "results.csv").exists():
+        return False, "the kill did not land between a checkpoint and the end"
+    with safe_open(str(run / CHECKPOINT), "pt") as f:
+        if json.loads(f.metadata()["state"])["done"]:
+            return False, "the kill landed after the last checkpoint: nothing left to resume"
     train = TrainConfig(epochs=state["epochs"], batch_size=state["batch"], device=str(device), checkpoint_every_steps=10)
     resumed = train_grid(state["x"], state["configs"], train, out_dir=run, quiet=True)
     same = all(torch.equal(getattr(a, p).detach().cpu(), getattr(b, p).detach().cpu())
@@ -181,7 +188,9 @@ def extract(device, out, args, state):
 
 def chapters(device, out, args, state):
     from voicesae_core.report import pipeline
+    import shutil
     names = ["02_train_grid", "03_identification", "04_splitting", "05_steering", "06_audio"]
+    shutil.rmtree(out / "book", ignore_errors=True)  # a grid or embeddings left by an earlier run would be reused
     times = []
     for name in names:
         t0 = time.perf_counter()

@@ -56,7 +56,7 @@ print(f"{len(configs)} SAEs on {len(data.embeddings):,} embeddings of dimension 
 # %%
 result = train_grid(data.embeddings, configs,
                     TrainConfig(epochs=epochs, batch_size=batch_size, device=s.device),
-                    out_dir=Path(output_dir) / "grid", quiet=True, replace_stale=True)
+                    out_dir=Path(output_dir) / "grid", quiet=False, replace_stale=True)
 table = pd.DataFrame(result.table)
 write_csv(Path(output_dir) / "tables" / "grid_training.csv", table, index=False)
 display(Markdown(convergence.warning(result.models) or f"All {len(result.models)} SAEs converged (chapter 2's curves below)."))

@@ -122,7 +122,7 @@ plots.publish(fig, figures, "audio_segmentation", "audio_segmentation")
 # %%
 speaker_models = [s.speaker_model(m) for m in options.models]  # a .nemo path is relative to the study file
 datasets, runs = extract.extract_models(seg.manifest, work / "embeddings", speaker_models, options.normalization,
-                                        seed=seed, device=s.device, quiet=True,
+                                        seed=seed, device=s.device, quiet=False,
                                         columns=None if options.recordings_manifest else demo_corpus.COLUMNS)
 write_csv(tables / "audio_embeddings.csv", runs)
 print("recorded in each data manifest:", datasets[speaker_models[0]].manifest["normalization"])
@@ -152,7 +152,7 @@ for model, ds in datasets.items():
     x_train = ds.split("train").embeddings
     epochs, batch = Training(options.steps, options.batch_size).plan(len(x_train))
     training = TrainConfig(epochs=epochs, batch_size=batch, data_seed=seed, device=s.device)
-    grid = train_grid(x_train, configs, training, quiet=True, replace_stale=True,
+    grid = train_grid(x_train, configs, training, quiet=False, replace_stale=True,
                       out_dir=work / "grid" / extract.model_folder(model))  # chapter 11 catalogues it
     sae = grid.models[[c.name for c in configs].index(analysed)]
     display(Markdown(convergence.warning([sae])))

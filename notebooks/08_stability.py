@@ -60,7 +60,7 @@ trained = [c for latent, kk in configs for c in expand_grid([latent], [kk], [s.g
 t0 = time.perf_counter()
 result = train_grid(data.embeddings, trained,
                     TrainConfig(epochs=epochs, batch_size=batch_size, device=s.device),
-                    out_dir=Path(output_dir) / "stability", quiet=True, replace_stale=True)
+                    out_dir=Path(output_dir) / "stability", quiet=False, replace_stale=True)
 print(f"{len(trained)} SAEs ({len(configs)} configurations x {len(options.seeds)} seeds), {epochs} "
       f"epoch(s), batch {batch_size}: {time.perf_counter() - t0:.0f} s (a rerun loads the finished models)")
 models = result.models

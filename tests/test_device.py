@@ -61,6 +61,20 @@ def test_exact_float32_restores_the_settings():
             torch.backends.cudnn.deterministic) == before
 
 
+def test_exact_float32_keeps_to_the_newer_tf32_flags_when_a_process_set_them():
+    b = torch.backends
+    before = b.cuda.matmul.fp32_precision, b.cudnn.conv.fp32_precision, b.cudnn.rnn.fp32_precision
+    try:
+        b.cudnn.conv.fp32_precision = "tf32"
+        b.cuda.matmul.fp32_precision = "tf32"  # now the older flags cannot be read
+        with device.exact_float32():
+            assert (b.cuda.matmul.fp32_precision, b.cudnn.conv.fp32_precision, b.cudnn.rnn.fp32_precision) == ("ieee",) * 3
+            assert b.cudnn.deterministic
+        assert (b.cuda.matmul.fp32_precision, b.cudnn.conv.fp32_precision) == ("tf32", "tf32")
+    finally:
+        b.cuda.matmul.fp32_precision, b.cudnn.conv.fp32_precision, b.cudnn.rnn.fp32_precision = before
+
+
 # ----------------------------------------------------------------------------- plumbing, on meta
 
 HOST_EDGE = ("Cannot copy out of meta tensor", "item() cannot be called on meta tensors")

@@ -68,12 +68,33 @@ def to_numpy(t: torch.Tensor) -> np.ndarray:
 def exact_float32():
     """For the duration: float32 matrix products and convolutions in full float32 (CUDA would use
     TF32 for convolutions by default, about 1e-3 relative error) and cuDNN's deterministic
-    algorithms. Nothing changes on a CPU; the previous settings are restored after."""
-    matmul = torch.backends.cuda.matmul.allow_tf32
-    torch.backends.cuda.matmul.allow_tf32 = False
+    algorithms. Nothing changes on a CPU; the previous settings are restored after.
+
+    PyTorch has two ways to set TF32 and refuses to read one after the other was used, so this
+    uses whichever the process already uses (the older ``allow_tf32`` flags unless the newer
+    ``fp32_precision`` ones were set)."""
+    b = torch.backends
     try:
-        with torch.backends.cudnn.flags(enabled=torch.backends.cudnn.enabled, benchmark=False,
-                                        deterministic=True, allow_tf32=False):
-            yield
+        before = b.cuda.matmul.allow_tf32, b.cudnn.allow_tf32
+    except RuntimeError:  # the process set the newer fp32_precision flags: keep to them
+        before = None
+    if before is not None:
+        b.cuda.matmul.allow_tf32 = False
+        try:
+            with b.cudnn.flags(enabled=b.cudnn.enabled, benchmark=False, deterministic=True, allow_tf32=False):
+                yield
+        finally:
+            b.cuda.matmul.allow_tf32 = before[0]
+        return
+    flags = (b.cuda.matmul, b.cudnn.conv, b.cudnn.rnn)
+    precision = [f.fp32_precision for f in flags]
+    deterministic, benchmark = b.cudnn.deterministic, b.cudnn.benchmark
+    try:
+        for f in flags:
+            f.fp32_precision = "ieee"
+        b.cudnn.deterministic, b.cudnn.benchmark = True, False
+        yield
     finally:
-        torch.backends.cuda.matmul.allow_tf32 = matmul
+        for f, p in zip(flags, precision):
+            f.fp32_precision = p
+        b.cudnn.deterministic, b.cudnn.benchmark = deterministic, benchmark

@@ -162,6 +162,68 @@ def test_the_catalogue_sorts_and_links_to_latent_pages_with_playable_audio(html,
     assert 1 <= len(durations) <= 4 and all(4.0 <= d <= 8.05 for d in durations), durations
 
 
+CHAPTERS = [p for p in PAGES if p.startswith("notebooks/")]
+
+
+def test_code_is_folded_until_a_click_shows_it(html, browser):
+    """A chapter opens with its argument and figures; each code cell is one click away."""
+    page = browser.new_page()
+    page.goto((html / "book" / "notebooks" / "03_identification.html").resolve().as_uri(), wait_until="load")
+    inputs = page.locator("div.cell_input")
+    assert inputs.count() >= 3
+    assert not any(inputs.nth(i).is_visible() for i in range(inputs.count()))
+    assert "check_parameters" not in page.inner_text("article")  # folded code is not in the text a reader sees
+    toggle = page.locator("details.above-input > summary").first
+    toggle.click()
+    assert inputs.first.is_visible()
+    assert "from voicesae_core" in inputs.first.inner_text()
+    page.close()
+
+
+def test_no_page_shows_the_parameters_or_a_path_of_the_build_machine(html):
+    for f in html.rglob("*.html"):
+        text = f.read_text(errors="replace")
+        assert str(REPO) not in text, f"{f.relative_to(html)} shows {REPO}"
+        assert "/tmp/" not in text, f"{f.relative_to(html)} shows a /tmp path"
+        assert "# Parameters" not in text and 'output_dir = "out/paper-full"' not in text, f.relative_to(html)
+
+
+def test_every_chapter_says_how_to_reproduce_it_and_links_its_downloads(html):
+    from bs4 import BeautifulSoup
+    for chapter in CHAPTERS:
+        if chapter.startswith("notebooks/latents"):
+            continue
+        name = chapter.removeprefix("notebooks/")
+        page = html / "book" / f"{chapter}.html"
+        soup = BeautifulSoup(page.read_text(), "html.parser")
+        box = soup.find("div", class_="admonition")
+        assert box and "Reproduce this chapter" in box.get_text(), name
+        assert f"--study studies/paper-quick.yml --only" in box.get_text() and name in box.get_text(), name
+        links = [a["href"] for a in soup.select("ul.voicesae-downloads a")]
+        assert links and links[0].endswith(f"{name}.ipynb"), name
+        for href in links:
+            assert (page.parent / href).resolve().is_file(), (name, href)
+        run = OUT / "notebooks" / f"{name}.run.json"
+        if run.is_file():  # every figure and table the chapter wrote is offered
+            import json
+            wrote = json.loads(run.read_text())["files"]
+            assert len(links) == 1 + len(wrote), (name, wrote, links)
+
+
+def test_the_provenance_page_lists_every_chapter_and_the_inputs(html):
+    from bs4 import BeautifulSoup
+    soup = BeautifulSoup((html / "book" / "provenance.html").read_text(), "html.parser")
+    text = soup.get_text()
+    for chapter in CHAPTERS:
+        if not chapter.startswith("notebooks/latents"):
+            assert soup.find("a", href=re.compile(chapter.removeprefix("notebooks/") + r"\.html")), chapter
+    from voicesae_core.files import sha256_file
+    assert sha256_file(QUICK_STUDY)[:16] in text
+    for package in ("voicesae", "torch", "nemo_toolkit", "numpy", "scikit-learn"):
+        assert package in text
+    assert re.search(r"\d+ of 42 SAEs of the grid converged", text)
+
+
 def test_a_rebuild_skips_the_unchanged_notebooks(html):
     assert book.execute(QUICK_STUDY, OUT, quiet=True) == []  # nothing changed since the fixture's build
 

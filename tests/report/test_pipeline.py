@@ -260,7 +260,7 @@ def test_every_chapter_and_the_latent_template_open_with_a_heading(tmp_path):
 
 
 def test_each_notebook_declares_the_study_and_its_chapters_options_with_the_studys_defaults(tmp_path):
-    """A notebook's parameters cell: the study file, the output folder, and exactly its chapter's
+    """A notebook's parameters cell: the study file, the output folder, the device, and exactly its chapter's
     options (study.Chapters), each at the study's default (what a study that leaves it out gets;
     so a notebook run by papermill with a study takes the study's values)."""
     import ast
@@ -272,6 +272,7 @@ def test_each_notebook_declares_the_study_and_its_chapters_options_with_the_stud
         declared = {k: ast.literal_eval(v["default"]) for k, v in pm.inspect_notebook(str(src)).items()}
         assert declared.pop("study") == "studies/paper-full.yml", name
         assert declared.pop("output_dir") == "out/paper-full", name
+        assert declared.pop("device") == "", name  # "": the study's device key
         chapter = pipeline.CHAPTERS.get(name)
         options = getattr(study.Chapters(), chapter) if chapter else None
         fields = [f.name for f in dataclasses.fields(options)] if options else []

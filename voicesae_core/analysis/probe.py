@@ -15,7 +15,7 @@ import pandas as pd
 import torch
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.linear_model import LogisticRegression
-from tqdm.auto import tqdm
+from tqdm import tqdm
 
 from .bootstrap import score_intervals
 from ..errors import VoicesaeError

@@ -146,7 +146,7 @@ def _recording(x: np.ndarray, path: Path, channel: str, rng, tmp: Path, **fields
 
 def generate(out_dir: str | Path, profile: str = "quick", seed: int = 0, quiet: bool = False) -> Path:
     """Write the corpus's audio into ``out_dir/audio`` and its NeMo manifest ``out_dir/recordings.json``."""
-    from tqdm.auto import tqdm
+    from tqdm import tqdm
 
     if profile not in PROFILES:
         raise VoicesaeError(f"demo corpus profile {profile!r}: expected one of {sorted(PROFILES)}")

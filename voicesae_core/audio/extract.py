@@ -167,7 +167,7 @@ def extract(nemo_in: str | Path, out_dir: str | Path, model: str | speaker_model
     """Embed every row of the NeMo manifest ``nemo_in`` into ``out_dir`` (see the module's docstring).
     ``device`` (auto, cpu, cuda or cuda:N) is where a model named by ``model`` is loaded; a loaded
     ``SpeakerModel`` runs where it is. Either way the device is part of ``extraction.json``."""
-    from tqdm.auto import tqdm
+    from tqdm import tqdm
 
     from ..device import describe, exact_float32, resolve as resolve_device
 

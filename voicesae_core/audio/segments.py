@@ -118,7 +118,7 @@ def segment(nemo_in: str | Path, nemo_out: str | Path, method: str = "energy", m
     segment's, ``id`` becomes ``<the row's id or the file's stem>_<n>`` and ``source_row`` the row
     number. Recordings with no segment go to ``<nemo_out>.skipped.csv`` with the reason.
     """
-    from tqdm.auto import tqdm
+    from tqdm import tqdm
 
     if method not in ("energy", "silero"):
         raise VoicesaeError(f"segment method {method!r}: expected 'energy' or 'silero'")

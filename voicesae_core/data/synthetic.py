@@ -56,7 +56,7 @@ import numba
 import numpy as np
 import pandas as pd
 from safetensors.numpy import save_file
-from tqdm.auto import tqdm
+from tqdm import tqdm
 
 from ..errors import VoicesaeError
 from ..files import atomic_path

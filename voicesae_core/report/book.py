@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import json
 import os
 import shutil
 import subprocess
@@ -28,7 +29,7 @@ from pathlib import Path
 
 from ..errors import VoicesaeError
 from ..files import atomic_path
-from . import study as study_file
+from . import publish, study as study_file
 from .pipeline import ORDER, TEMPLATES, execute as execute_notebook, notebooks_dir, prepare
 
 
@@ -65,6 +66,9 @@ def execute(study_path: str | Path, output_dir: Path, overrides: dict | None = N
     study = prepare(study_path, overrides, output_dir, quiet)
     keys = notebook_keys(study)
     params = {"study": str(study.path), "output_dir": str(output_dir)}
+    from ..device import describe, resolve
+    device = describe(resolve(study.device, f"{study.path}: device"))
+    written = [output_dir / "figures", output_dir / "tables"]
     ran = []
     for name in ORDER:
         stamp = output_dir / "notebooks" / f"{name}.key"
@@ -77,7 +81,10 @@ def execute(study_path: str | Path, output_dir: Path, overrides: dict | None = N
         t0 = time.perf_counter()
         if not quiet:
             print(f"{name}: executing ...", flush=True)
+        before = publish.snapshot(written)
         execute_notebook(name, done, params, notebooks_dir(study), quiet=quiet)
+        publish.record(output_dir / "notebooks" / f"{name}.run.json", time.perf_counter() - t0, before,
+                       publish.snapshot(written), output_dir, device)
         with atomic_path(stamp) as tmp:
             tmp.write_text(keys[name] + "\n")
         ran.append(name)
@@ -100,8 +107,18 @@ def mathjax_folder() -> Path:
     return folder
 
 
-def stage(output_dir: Path, sources: Path) -> Path:
-    """Step 3a: a fresh copy of the book sources (in ``sources``) with the executed notebooks and MathJax."""
+def _shown(path: Path) -> str:
+    """``path`` relative to the current folder (the repository) where it is under it."""
+    try:
+        return Path(path).resolve().relative_to(Path.cwd().resolve()).as_posix()
+    except ValueError:
+        return Path(path).as_posix()
+
+
+def stage(output_dir: Path, sources: Path, study: study_file.Study, shown_study: str = "",
+          overrides: dict | None = None, reused: set[str] = frozenset()) -> Path:
+    """Step 3a: a fresh copy of the book sources (in ``sources``) with the executed notebooks made into
+    pages (``publish.page``), each chapter's downloads, the provenance page and MathJax."""
     src = output_dir / "book_src"
     tmp = output_dir / "book_src.tmp"
     shutil.rmtree(tmp, ignore_errors=True)
@@ -110,12 +127,34 @@ def stage(output_dir: Path, sources: Path) -> Path:
         shutil.copy2(sources / f, tmp / f)
     shutil.copytree(sources / "book", tmp / "book")
     (tmp / "book" / "notebooks").mkdir()
+    shown_study = shown_study or _shown(study.path)
+    # Absolute paths of this machine become relative ones (longest first): the repository, the study's folder.
+    roots = sorted({(str(Path.cwd().resolve()), ""), (str(study.path.resolve().parent), "")}, key=lambda r: -len(r[0]))
+    runs = {}
     for name in ORDER:
-        shutil.copy2(output_dir / "notebooks" / f"{name}.ipynb", tmp / "book" / "notebooks" / f"{name}.ipynb")
+        nb = json.loads((output_dir / "notebooks" / f"{name}.ipynb").read_text())
+        run_file = output_dir / "notebooks" / f"{name}.run.json"
+        runs[name] = json.loads(run_file.read_text()) if run_file.is_file() else None
+        folder = tmp / "_extra" / "downloads" / name
+        folder.mkdir(parents=True)
+        shutil.copy2(output_dir / "notebooks" / f"{name}.ipynb", folder / f"{name}.ipynb")
+        downloads = [(f"the executed notebook ({name}.ipynb)", f"../../downloads/{name}/{name}.ipynb")]
+        for f in (runs[name] or {}).get("files", []):
+            if (output_dir / f).is_file():
+                shutil.copy2(output_dir / f, folder / Path(f).name)
+                downloads.append((f, f"../../downloads/{name}/{Path(f).name}"))
+        page = publish.page(nb, name, publish.command(shown_study, name, overrides), roots, downloads)
+        (tmp / "book" / "notebooks" / f"{name}.ipynb").write_text(json.dumps(page))
     # The per-latent pages of the catalogue chapter (_toc.yml lists them by a glob).
     pages = output_dir / "notebooks" / "latents"
     if pages.is_dir():
-        shutil.copytree(pages, tmp / "book" / "notebooks" / "latents", ignore=shutil.ignore_patterns("*.failed.ipynb"))
+        (tmp / "book" / "notebooks" / "latents").mkdir()
+        for f in sorted(pages.glob("*.ipynb")):
+            if not f.name.endswith(".failed.ipynb"):
+                page = publish.page(json.loads(f.read_text()), f.stem, None, roots, [])
+                (tmp / "book" / "notebooks" / "latents" / f.name).write_text(json.dumps(page))
+    (tmp / "book" / "provenance.md").write_text(
+        publish.provenance(study, shown_study, runs, set(reused), output_dir / "grid" / "results.csv"))
     # html_extra_path, not _static: Jupyter Book adds a <script> for every .js in _static.
     shutil.copytree(mathjax_folder(), tmp / "_extra" / "mathjax", ignore=shutil.ignore_patterns("*.py", "__pycache__"))
     shutil.rmtree(src, ignore_errors=True)  # swap the fresh copy in whole: no stale pages
@@ -150,10 +189,12 @@ def build(study_path: str | Path, output_dir: str | Path | None = None, override
     with contextlib.suppress(ValueError):  # relative to here where possible: the book shows the parameters
         output_dir = output_dir.relative_to(Path.cwd())
     t0 = time.perf_counter()
-    execute(study_path, output_dir, overrides, quiet=quiet)
+    ran = execute(study_path, output_dir, overrides, quiet=quiet)
     t1 = time.perf_counter()
     study = study_file.load(output_dir / "study.yml")
-    index = build_html(stage(output_dir, study.resolve(study.sources)), output_dir, quiet=quiet)
+    src = stage(output_dir, study.resolve(study.sources), study, _shown(Path(study_path)), overrides,
+                reused=set(ORDER) - set(ran))
+    index = build_html(src, output_dir, quiet=quiet)
     if not quiet:
         print(f"notebooks {t1 - t0:.0f} s, jupyter-book {time.perf_counter() - t1:.0f} s", flush=True)
     return index.resolve()

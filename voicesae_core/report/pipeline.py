@@ -13,9 +13,10 @@ package's location, so an installed (non-editable) package runs a checkout's not
 from __future__ import annotations
 
 import json
+import sys
 from pathlib import Path
 
-from tqdm.auto import tqdm
+from tqdm import tqdm
 
 from ..errors import VoicesaeError
 from ..files import atomic_path, check_output
@@ -133,8 +134,10 @@ def execute(name: str, target: Path, parameters: dict, source_dir: Path, quiet: 
     failed = target.with_name(f"{target.stem}.failed.ipynb")
     with atomic_path(target, suffix=".tmp.ipynb") as tmp:  # a failed run never replaces a good one
         try:
+            # Not quiet: the kernel's stderr (the chapters' progress bars, which the book leaves out)
+            # streams to this terminal while the notebook runs.
             pm.execute_notebook(str(src), str(tmp), parameters=parameters, kernel_name="python3", cwd=str(Path.cwd()),
-                                progress_bar=not quiet, log_output=False)
+                                progress_bar=False, log_output=False, stderr_file=None if quiet else sys.stderr)
         except pm.PapermillExecutionError as e:
             tmp.replace(failed)
             raise VoicesaeError(f"notebook {name} failed in cell {e.exec_count}: {e.ename}: {e.evalue} "

@@ -37,7 +37,7 @@ import numpy as np
 import torch
 from safetensors import SafetensorError, safe_open
 from safetensors.torch import load_file, save_file
-from tqdm.auto import tqdm
+from tqdm import tqdm
 
 from ..version import __version__
 from . import convergence, kernels
@@ -314,8 +314,10 @@ def _model_parallel(workers: int):
 def _step_group(group, scaled) -> None:
     for m in group:
         sq_err = m.step(scaled[m.scale])
-        # numba's error is a float, on the host already: checked every step for free. A GPU's stays
-        # there (reading it would wait for the GPU) and is checked at each window's end (_check_finite).
+        # On the CPU the error is read every step (for free), so a divergence is named at its step.
+        # A GPU's stays there (reading it would wait for the GPU): checked at each window's end.
+        if isinstance(sq_err, torch.Tensor) and sq_err.device.type == "cpu":
+            sq_err = float(sq_err)
         if isinstance(sq_err, float) and not math.isfinite(sq_err):
             raise _Diverged(m.cfg, sq_err)
         m.epoch_sq_err += sq_err
@@ -468,7 +470,7 @@ def train_grid(data, configs: list[SAEConfig], train: TrainConfig = TrainConfig(
                                          last and epoch + 1 == train.epochs, float(window_var))
                 if not quiet:
                     per_model = ", ".join(f"{m.cfg.name} {f:.4f}" for m, f in zip(members, _running_fvu(members, var_seen)))
-                    bar.write(f"epoch {epoch + 1}/{train.epochs} running FVU per model: {per_model}")
+                    bar.write(f"epoch {epoch + 1}/{train.epochs} running FVU per model: {per_model}", file=sys.stderr)
         bar.close()
     train_seconds = time.perf_counter() - t0
 
@@ -501,7 +503,7 @@ def train_grid(data, configs: list[SAEConfig], train: TrainConfig = TrainConfig(
         _write_table(out / "results.csv", table)
     if not quiet:
         what = f"loaded {len(models)} finished SAEs from {ckpt}" if done else f"trained {len(models)} SAEs in {train_seconds:.1f} s"
-        tqdm.write(what + (f"; results in {out}" if out else ""))
+        tqdm.write(what + (f"; results in {out}" if out else ""), file=sys.stderr)  # progress, not a result
     return GridResult(models, table, out)
 
 
