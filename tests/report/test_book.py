@@ -198,7 +198,7 @@ def test_every_chapter_says_how_to_reproduce_it_and_links_its_downloads(html):
         soup = BeautifulSoup(page.read_text(), "html.parser")
         box = soup.find("div", class_="admonition")
         assert box and "Reproduce this chapter" in box.get_text(), name
-        assert f"--study studies/paper-quick.yml --only" in box.get_text() and name in box.get_text(), name
+        assert "--study studies/paper-quick.yml --only" in box.get_text() and name in box.get_text(), name
         links = [a["href"] for a in soup.select("ul.voicesae-downloads a")]
         assert links and links[0].endswith(f"{name}.ipynb"), name
         for href in links:
@@ -222,6 +222,27 @@ def test_the_provenance_page_lists_every_chapter_and_the_inputs(html):
     for package in ("voicesae", "torch", "nemo_toolkit", "numpy", "scikit-learn"):
         assert package in text
     assert re.search(r"\d+ of 42 SAEs of the grid converged", text)
+
+
+def test_the_scorecard_on_the_front_page_shows_the_chapters_numbers(html):
+    from bs4 import BeautifulSoup
+    soup = BeautifulSoup((html / "book" / "index.html").read_text(), "html.parser")
+    table = soup.find(id=re.compile("^scorecard")).find_next("table")
+    rows = [[td.get_text(" ", strip=True) for td in tr.find_all("td")] for tr in table.tbody.find_all("tr")]
+    assert len(rows) >= 8 and all(tr.find("a", href=re.compile(r"notebooks/\d\d_\w+\.html")) for tr in table.tbody.find_all("tr"))
+    single = pd.read_csv(OUT / "tables" / "identification_single_L200_k20.csv", index_col=0)
+    for (_, r), name in zip(single.iterrows(), ["Spanish", "music"]):
+        row = next(x for x in rows if x[0].startswith(f"One latent alone predicts {name}"))
+        assert f"phi {r['phi']}: precision {r['precision %']:.1f} %" in row[2] and f"recall {r['recall %']:.1f} %" in row[2]
+        assert "precision: " in row[3] and "recall: " in row[3]
+    for table_name, feature, name in (("tableiii", "language", "Spanish"), ("tableiv", "music", "music")):
+        t = pd.read_csv(OUT / "tables" / f"{table_name}_steering_{feature}.csv", header=[0, 1], index_col=0)
+        row = next(x for x in rows if x[0].startswith("Switching the latent steers " + name))
+        ours = t["ours"].loc[name]
+        assert f"{name} {ours['delta_s_before']:+.3f} -> {ours['delta_s_after']:+.3f}" in row[2]
+        flips = all(t["ours"]["delta_s_before"] * t["ours"]["delta_s_after"] < 0)
+        assert row[3].startswith("agrees" if flips else "differs")
+    assert soup.find(string=re.compile("Beyond the paper"))
 
 
 def test_a_rebuild_skips_the_unchanged_notebooks(html):

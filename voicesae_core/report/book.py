@@ -29,7 +29,7 @@ from pathlib import Path
 
 from ..errors import VoicesaeError
 from ..files import atomic_path
-from . import publish, study as study_file
+from . import publish, scorecard, study as study_file
 from .pipeline import ORDER, TEMPLATES, execute as execute_notebook, notebooks_dir, prepare
 
 
@@ -153,6 +153,7 @@ def stage(output_dir: Path, sources: Path, study: study_file.Study, shown_study:
             if not f.name.endswith(".failed.ipynb"):
                 page = publish.page(json.loads(f.read_text()), f.stem, None, roots, [])
                 (tmp / "book" / "notebooks" / "latents" / f.name).write_text(json.dumps(page))
+    (tmp / "book" / "scorecard.md").write_text(scorecard.markdown(study, output_dir / "tables"))  # the front page includes it
     (tmp / "book" / "provenance.md").write_text(
         publish.provenance(study, shown_study, runs, set(reused), output_dir / "grid" / "results.csv"))
     # html_extra_path, not _static: Jupyter Book adds a <script> for every .js in _static.
