@@ -468,7 +468,7 @@ def train_grid(data, configs: list[SAEConfig], train: TrainConfig = TrainConfig(
                     if save:
                         _save_checkpoint(ckpt, members, fingerprint, epoch + (1 if last else 0), 0 if last else step + 1,
                                          last and epoch + 1 == train.epochs, float(window_var))
-                if not quiet:
+                if not quiet and ((epoch + 1) % max(1, train.epochs // 10) == 0 or epoch + 1 == train.epochs):  # ~10 lines
                     per_model = ", ".join(f"{m.cfg.name} {f:.4f}" for m, f in zip(members, _running_fvu(members, var_seen)))
                     bar.write(f"epoch {epoch + 1}/{train.epochs} running FVU per model: {per_model}", file=sys.stderr)
         bar.close()
