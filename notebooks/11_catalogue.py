@@ -114,8 +114,8 @@ else:
     print(f"{found.folder}, {asae.cfg.name}: {len(atable)} latents on {len(adata.embeddings)} segments")
     display(HTML(catalogue.sortable_html(atable, alinks, table_id="catalogue-audio")))
 
-# %%
-print(f"{book_pages.publish()} latent pages in {book_pages.folder}")
+# %% tags=["remove-output"]
+print(f"{book_pages.publish()} latent pages in {book_pages.folder}")  # plumbing: for the terminal, not the page
 
 # %% [markdown]
 # How to read it. AUC measures ranking, not firing: a latent can reach AUC 1 for `language=none`

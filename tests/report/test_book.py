@@ -83,6 +83,7 @@ def read(context, path: Path, shot: Path) -> dict:
     facts = page.evaluate("""() => ({
         images: Array.from(document.images).map(i => ({src: i.currentSrc.slice(0, 80), complete: i.complete,
                  width: i.naturalWidth, shown: i.getBoundingClientRect().width})),
+        alts: Array.from(document.querySelectorAll('article img')).map(i => i.alt),
         math: document.querySelectorAll('.math').length,
         typeset: document.querySelectorAll('mjx-container').length,
         mathErrors: document.querySelectorAll('mjx-merror, .MathJax_Error').length,
@@ -108,6 +109,8 @@ def test_every_page_reads_cleanly_in_chromium(html, browser):
         for img in facts["images"]:
             assert img["complete"] and img["width"] > 0 and img["shown"] > 0, (name, img)
         assert facts["mathErrors"] == 0 and not facts["rawTex"], name
+        if name.startswith("notebooks/") and not name.startswith("notebooks/latents"):  # figures say what they show
+            assert all(a and not a.startswith(("..", "_images")) for a in facts["alts"]), (name, facts["alts"])
         if facts["math"]:
             assert facts["typeset"] >= facts["math"], (name, facts["math"], facts["typeset"])
         assert shot.stat().st_size > 10_000

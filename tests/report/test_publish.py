@@ -56,3 +56,10 @@ def test_record_lists_what_a_chapter_wrote_and_provenance_shows_it(tmp_path):
     assert "| {doc}`notebooks/01_data` |" in text and "| 12 | yes | cpu | 1 |" in text
     assert s.sha256()[:16] in text and "1 of 2 SAEs of the grid converged (chapter 2 draws every training curve); not converged: B." in text
     assert "| torch | 2.13.0" in text
+
+
+def test_a_glued_figure_gets_its_caption_as_alt_text():
+    md = "Text\n```{glue:figure} fig2a\n:name: fig-2a\n\nFig. 2a: precision of $\\phi$ as a\n*predictor*.\n```\nafter"
+    out = publish.with_alt_text(md)
+    assert ":alt: Fig. 2a: precision of phi as a predictor." in out.split("\n")[2]
+    assert publish.with_alt_text(out) == out  # one that has an alt keeps it

@@ -23,6 +23,14 @@ from ..analysis.splitting import NONE, node_label
 
 GROUP_COLORS = ["#d62728", "#ff9896", "#1f77b4", "#aec7e8", "#2ca02c", "#98df8a", "#9467bd", "#c5b0d5"]
 
+STYLE = {"font.size": 10, "axes.titlesize": 11, "axes.labelsize": 10, "xtick.labelsize": 9, "ytick.labelsize": 9,
+         "legend.fontsize": 9, "figure.titlesize": 12, "axes.spines.top": False, "axes.spines.right": False,
+         "axes.prop_cycle": plt.cycler(color=sns.color_palette("colorblind")), "savefig.dpi": 150,
+         "svg.fonttype": "none"}
+"""The book's one figure style: one scale of type and one colour-blind-safe palette in every chapter
+(heatmaps keep viridis, differences RdBu). Importing this module applies it."""
+plt.rcParams.update(STYLE)
+
 
 def save(fig, out_dir: str | Path, name: str) -> list[Path]:
     """Write ``fig`` as ``name``.png and ``name``.svg (each atomically) into ``out_dir``."""

@@ -19,6 +19,7 @@ import copy
 import html
 import json
 import platform
+import re
 import time
 from pathlib import Path
 
@@ -53,6 +54,26 @@ def _relative_outputs(cell: dict, roots) -> None:
                 out["data"][mime] = relative("".join(value) if isinstance(value, list) else str(value), roots)
 
 
+def with_alt_text(markdown: str) -> str:
+    """Every ``{glue:figure}`` directive in ``markdown`` given an ``:alt:`` option (unless it has one):
+    its caption without markup (at most about 250 characters), so a screen reader says what it shows."""
+    lines, out = markdown.split("\n"), []
+    for i, line in enumerate(lines):
+        out.append(line)
+        if not line.lstrip("`").startswith("{glue:figure}"):
+            continue
+        j = i + 1
+        while j < len(lines) and lines[j].startswith(":"):
+            j += 1
+        end = next((k for k in range(j, len(lines)) if lines[k].startswith("```")), len(lines))
+        text = re.sub(r"\s+", " ", re.sub(r"[`*$\\{}]", "", " ".join(lines[j:end]))).strip()
+        if len(text) > 250:
+            text = text[:250].rsplit(" ", 1)[0] + " ..."
+        if text and not any(option.startswith(":alt:") for option in lines[i + 1:j]):
+            out.append(f":alt: {text}")
+    return "\n".join(out)
+
+
 def _markdown(text: str) -> dict:
     return {"cell_type": "markdown", "metadata": {}, "source": text}
 
@@ -68,6 +89,8 @@ def page(nb: dict, name: str, reproduce: str | None, roots: list[tuple[str, str]
         tags = cell.setdefault("metadata", {}).setdefault("tags", [])
         if any(t in tags for t in HIDDEN):
             continue
+        if cell["cell_type"] == "markdown":
+            cell["source"] = with_alt_text("".join(cell["source"]))
         if cell["cell_type"] == "code":
             if not any(t in tags for t in REMOVED) and "hide-input" not in tags:
                 tags.append("hide-input")
