@@ -36,11 +36,15 @@ $(VENV)/.%-installed: $(DEPS) $(VENV)/.torch-2.13.0
 test: $(VENV)/.test-installed $(VENV)/.book-installed $(VENV)/.audio-installed system-tools
 	$(BIN)/python -m pytest
 
-# Debian programs: chromium (the browser check), espeak-ng and sox (the demo corpus). Installed
-# here when missing, as root or with sudo.
-SYSTEM_TOOLS := chromium espeak-ng sox
+# Debian programs: a Chromium browser (the browser check), espeak-ng and sox (the demo corpus). Installed
+# here when missing, as root or with sudo. The browser: Debian's chromium, or Google Chrome where it is
+# already there (GitHub's Ubuntu runners have it, and Ubuntu's chromium package is only a snap stub).
+SYSTEM_TOOLS := espeak-ng sox
+BROWSERS := chromium google-chrome google-chrome-stable
 system-tools:
 	@missing=""; for t in $(SYSTEM_TOOLS); do command -v $$t >/dev/null 2>&1 || missing="$$missing $$t"; done; \
+	found=""; for b in $(BROWSERS); do command -v $$b >/dev/null 2>&1 && found=$$b && break; done; \
+	[ -n "$$found" ] || missing="$$missing chromium"; \
 	if [ -n "$$missing" ]; then echo "installing Debian packages:$$missing"; \
 	  SUDO=$$([ "$$(id -u)" = 0 ] || echo sudo); $$SUDO apt-get update -qq && $$SUDO apt-get install -y -qq $$missing; fi
 

@@ -182,8 +182,15 @@ def main(argv: list[str] | None = None) -> int:
     nb = sub.add_parser("notebooks", help="run the chapters' notebooks (jupytext -> papermill) in order")
     study_arguments(nb)
     nb.add_argument("--only", default=None, help="comma-separated notebook names (default: all, in order)")
-    bk = sub.add_parser("book", help="build the Jupyter Book: data, notebooks (skipped when unchanged), HTML")
+    bk = sub.add_parser("book", help="build the Jupyter Book: data, notebooks (skipped when unchanged), HTML; "
+                                     "or 'book diff OLD_DIR NEW_DIR': what changed between two builds")
     study_arguments(bk)
+    bk.add_argument("action", nargs="?", choices=["build", "diff"], default="build",
+                    help="build (default), or diff OLD_DIR NEW_DIR: every table number that moved between two builds")
+    bk.add_argument("builds", nargs="*", metavar="DIR", help="for diff: the old and the new build folder (out/<study>)")
+    bk.add_argument("--tolerance", type=float, default=1e-6,
+                    help="for diff: a number moved when |new - old| > tolerance x max(1, |old|)")
+    bk.add_argument("--fail-on-change", action="store_true", help="for diff: exit 1 when anything changed")
 
     st = sub.add_parser("study", help="study files: list every key, check one, or write a starting one")
     ssub = st.add_subparsers(dest="study_command", required=True)
@@ -225,9 +232,19 @@ def main(argv: list[str] | None = None) -> int:
             return _data(args)
         elif args.command == "audio":
             return _audio(args)
+        elif args.command == "book" and args.action == "diff":
+            from .report import diff
+
+            if len(args.builds) != 2:
+                raise VoicesaeError(f"book diff: expected two build folders (OLD_DIR NEW_DIR), got {len(args.builds)}")
+            d = diff.compare(*args.builds, tolerance=args.tolerance)
+            print(diff.report(d, *args.builds, tolerance=args.tolerance), end="")
+            return 1 if args.fail_on_change and d.changed else 0
         elif args.command == "book":
             from .report import book, pipeline
 
+            if args.builds:
+                raise VoicesaeError(f"book: unexpected argument(s) {args.builds} (book diff OLD_DIR NEW_DIR compares builds)")
             study_path = args.study or f"studies/paper-{args.profile}.yml"
             print(book.build(study_path, args.output_dir, pipeline.parse_parameters(args.parameter), quiet=args.quiet))
         elif args.command == "notebooks":
