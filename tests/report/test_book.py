@@ -193,6 +193,8 @@ def test_no_page_shows_the_parameters_or_a_path_of_the_build_machine(html):
         assert str(REPO) not in text, f"{f.relative_to(html)} shows {REPO}"
         assert "/tmp/" not in text, f"{f.relative_to(html)} shows a /tmp path"
         assert "# Parameters" not in text and 'output_dir = "out/paper-full"' not in text, f.relative_to(html)
+        # Captions carry the paper's numbers (Fig. 2a); a Sphinx number before them ("Fig. 7 Fig. 2a") misleads.
+        assert 'class="caption-number"' not in text, f.relative_to(html)
 
 
 def test_every_chapter_says_how_to_reproduce_it_and_links_its_downloads(html):

@@ -94,9 +94,11 @@ def grid(study, feature: str, tables: Path) -> list[Row]:
                             "no cell in common with the paper's grid"))
             continue
         worst = d.abs().idxmax()
+        zeros = int((ours.stack() == 0).sum())  # a latent that never fired on the test split: hatched in ch. 3
         verdict = (f"{'agrees' if d.abs().mean() <= CLOSE else 'differs'}: mean absolute difference "
                    f"{d.abs().mean():.1f} points over {d.size} cells; largest {d[worst]:+.1f} at latent {worst[0]}, "
-                   f"K {str(worst[1])[1:]}")
+                   f"K {str(worst[1])[1:]}" + (f" ({zeros} cell(s) at 0: the chosen latent never fired there)"
+                                               if zeros else ""))
         rows.append(Row(claim, "notebooks/03_identification", f"mean {paper.stack().mean():.1f} % over {paper.size} cells",
                         mean, verdict))
     return rows
