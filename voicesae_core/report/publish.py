@@ -50,8 +50,8 @@ def _relative_outputs(cell: dict, roots) -> None:
         if "text" in out:
             out["text"] = relative("".join(out["text"]), roots)
         for mime, value in out.get("data", {}).items():
-            if mime.startswith("text/") or mime in ("application/json",):
-                out["data"][mime] = relative("".join(value) if isinstance(value, list) else str(value), roots)
+            if mime.startswith("text/"):  # text only: a JSON bundle is a dict, and str() of it would corrupt it
+                out["data"][mime] = relative("".join(value) if isinstance(value, list) else value, roots)
 
 
 def with_alt_text(markdown: str) -> str:
