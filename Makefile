@@ -32,9 +32,11 @@ $(VENV)/.%-installed: $(DEPS) $(VENV)/.torch-2.13.0
 	touch $@
 
 # The tests execute the notebooks and build the quick book, so they need the book and audio
-# extras, and read the book in Debian's chromium.
+# extras, and read the book in Debian's chromium. On TEST_WORKERS pytest-xdist workers: each test
+# file stays on one worker, the two end-to-end books start first (tests/conftest.py).
+TEST_WORKERS ?= 2
 test: $(VENV)/.test-installed $(VENV)/.book-installed $(VENV)/.audio-installed system-tools
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadscope --durations=15
 
 # Debian programs: a Chromium browser (the browser check), espeak-ng and sox (the demo corpus). Installed
 # here when missing, as root or with sudo. The browser: Debian's chromium, or Google Chrome where it is

@@ -18,7 +18,8 @@
 # initialisation, so before reading meaning into "latent 15 is Spanish" we ask how much of the
 # dictionary comes back when only the seed changes. For a few configurations (the paper's single
 # model, latent 200 and K 20, among them) we train one SAE per seed of `seeds` on the same data in the
-# same batch order, then:
+# same batch order (a seed that chapter 2's grid already trained with the same settings is loaded
+# from it: a model trained in a grid is identical to the same model trained alone), then:
 #
 # * match the latents of every pair of seeds one-to-one by decoder cosine (Hungarian), and count
 #   the share of latents whose partner has cosine at least 0.7 or 0.9, beside the same for two
@@ -60,7 +61,8 @@ trained = [c for latent, kk in configs for c in expand_grid([latent], [kk], [s.g
 t0 = time.perf_counter()
 result = train_grid(data.embeddings, trained,
                     TrainConfig(epochs=epochs, batch_size=batch_size, device=s.device),
-                    out_dir=Path(output_dir) / "stability", quiet=False, replace_stale=True)
+                    out_dir=Path(output_dir) / "stability", quiet=False, replace_stale=True,
+                    reuse_from=[Path(output_dir) / "grid"])
 print(f"{len(trained)} SAEs ({len(configs)} configurations x {len(options.seeds)} seeds), {epochs} "
       f"epoch(s), batch {batch_size}: {time.perf_counter() - t0:.0f} s (a rerun loads the finished models)")
 models = result.models

@@ -11,15 +11,61 @@ if os.environ.get("VOICESAE_TEST_CUDA") != "1":
     os.environ["CUDA_VISIBLE_DEVICES"] = ""
 
 
+READS_THE_QUICK_BOOK = ("tests/report/test_book.py", "tests/report/test_pipeline.py")
+"""The test files that use the ``quick_book`` fixture: one group under xdist, so it is built once."""
+FIRST = ("quick_book", "tests/report/test_real_speech.py")
+"""The two end-to-end groups (each minutes long): started first, one on each worker."""
+
+
+def _group(nodeid: str) -> str:
+    file = nodeid.split("::")[0]
+    return "quick_book" if file in READS_THE_QUICK_BOOK else file
+
+
 def pytest_collection_modifyitems(config, items):
-    """Tests marked ``cuda`` need a GPU and VOICESAE_TEST_CUDA=1; elsewhere they are skipped, said."""
+    """Tests marked ``cuda`` need a GPU and VOICESAE_TEST_CUDA=1; elsewhere they are skipped, said.
+    The end-to-end groups are put first (see ``pytest_xdist_make_scheduler``)."""
     import torch
-    if os.environ.get("VOICESAE_TEST_CUDA") == "1" and torch.cuda.is_available():
-        return
-    why = pytest.mark.skip(reason="needs a CUDA GPU and VOICESAE_TEST_CUDA=1 (make gpu-check)")
-    for item in items:
-        if "cuda" in item.keywords:
-            item.add_marker(why)
+    if not (os.environ.get("VOICESAE_TEST_CUDA") == "1" and torch.cuda.is_available()):
+        why = pytest.mark.skip(reason="needs a CUDA GPU and VOICESAE_TEST_CUDA=1 (make gpu-check)")
+        for item in items:
+            if "cuda" in item.keywords:
+                item.add_marker(why)
+    stray = sorted({i.nodeid.split("::")[0] for i in items if "quick_book" in i.fixturenames} - set(READS_THE_QUICK_BOOK))
+    if stray:  # it would be built twice at once in the same folder under xdist
+        raise pytest.UsageError(f"{', '.join(stray)} use(s) the quick_book fixture: add to READS_THE_QUICK_BOOK in tests/conftest.py")
+    items.sort(key=lambda i: FIRST.index(_group(i.nodeid)) if _group(i.nodeid) in FIRST else len(FIRST))
+
+
+def pytest_xdist_make_scheduler(config, log):
+    """``make test`` runs the suite on pytest-xdist workers (``-n 2 --dist loadscope``). Here a scope is a
+    test file, so its module fixtures run once, except that the files reading the quick book share
+    one, so it is built once; the scopes are handed out in collection order, the two long ones
+    first. (xdist's own ``loadgroup`` marks do not reach its scheduler under pytest 9.)"""
+    if config.getoption("dist") != "loadscope":
+        return None
+    from xdist.scheduler import LoadScopeScheduling
+
+    class ByFile(LoadScopeScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            return _group(nodeid)
+    return ByFile(config, log)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def quick_data():
+    """The quick default's data files (data/synthetic/quick), generated if absent before any test
+    reads them. Under xdist the first worker here generates them; the other waits on the lock."""
+    import fcntl
+    from voicesae_core.report import pipeline, study
+    lock = REPO / "data" / ".generating.lock"
+    lock.parent.mkdir(exist_ok=True)
+    with open(lock, "w") as f:
+        fcntl.flock(f, fcntl.LOCK_EX)
+        try:
+            pipeline.ensure_data(study.load(QUICK_STUDY))
+        finally:
+            fcntl.flock(f, fcntl.LOCK_UN)
 
 REPO = Path(__file__).resolve().parents[1]
 QUICK_STUDY = REPO / "studies" / "paper-quick.yml"

@@ -90,3 +90,23 @@ def test_audio_sae_is_found_where_chapter_6_writes_it(small, tmp_path):
     assert found.data_manifest == audio / "embeddings" / "random-titanet-small" / "manifest.json"
     assert found.prefix == "audio_random-titanet-small_L16_k4_topk_s0"
     assert latent_pages.audio_sae(audio, "random:titanet-small", 16, 8, 0) is None  # another K: not trained
+
+
+def test_pages_in_a_shared_kernel_see_only_their_own_parameters(tmp_path):
+    from voicesae_core.report import pipeline
+    (tmp_path / "page.py").write_text(
+        "# %% tags=['parameters']\nvalue = 0\n\n"
+        "# %%\nimport os\nassert 'left_over' not in globals(), 'a page saw the last page'\n"
+        "left_over = value\nprint(os.getpid())\n")
+    pages = []
+    with pipeline.shared_kernel() as kernel:
+        for v in (1, 2):
+            pages.append(nbformat.read(pipeline.execute("page", tmp_path / f"page_{v}.ipynb", {"value": v}, tmp_path,
+                                                        work_dir=tmp_path / "src", kernel=kernel), as_version=4))
+        with pytest.raises(VoicesaeError, match="no parameter 'nope'"):
+            pipeline.execute("page", tmp_path / "bad.ipynb", {"nope": 1}, tmp_path, work_dir=tmp_path / "src", kernel=kernel)
+    assert not kernel.is_alive()  # shut down on leaving
+    code = [[c for c in nb.cells if c.cell_type == "code"] for nb in pages]
+    assert [cells[0].execution_count for cells in code] == [1, 1]  # each page counts its cells from 1
+    pids = {cells[-1].outputs[0]["text"] for cells in code}
+    assert len(pids) == 1  # one kernel ran both

@@ -48,3 +48,25 @@ def test_perfect_reconstruction_and_bad_input():
     assert m.fvu == pytest.approx(0.0, abs=1e-12) and m.cosine == pytest.approx(1.0)
     with pytest.raises(VoicesaeError, match="dimension 5, but the SAE"):
         evaluate(sae, torch.rand(4, 5))
+
+
+@pytest.mark.parametrize("activation", ["topk", "relu", "batchtopk"])
+def test_the_one_pass_metrics_equal_the_dense_forward_in_float64(activation):
+    # evaluate decodes TopK sparsely and sums in float64; here the model's own dense forward pass
+    # (model.py), with every quantity in float64, on random weights and data.
+    gen = torch.Generator().manual_seed(1)
+    sae = SparseAutoencoder(SAEConfig(64, 6, activation, d_in=16))
+    with torch.no_grad():
+        for p in sae.parameters():
+            p.copy_(torch.randn(p.shape, generator=gen) * 0.3)
+        sae.threshold.fill_(0.2)
+    x = torch.randn(3000, 16, generator=gen)
+    m = evaluate(sae.eval(), x, batch_size=700)
+    with torch.no_grad():
+        out = sae.double()(x.double())
+    err = (x.double() - out.x_hat).pow(2).sum(1)
+    assert m.fvu == pytest.approx(float(err.sum() / (x.double() - x.double().mean(0)).pow(2).sum()), rel=1e-5)
+    assert m.nmse == pytest.approx(float((err / x.double().pow(2).sum(1)).mean()), rel=1e-5)
+    assert m.cosine == pytest.approx(float(torch.nn.functional.cosine_similarity(x.double(), out.x_hat).mean()), rel=1e-5)
+    assert m.l0 == pytest.approx(float((out.v > 0).sum(1).double().mean()))
+    np.testing.assert_allclose(m.density, (out.v > 0).double().mean(0).numpy())

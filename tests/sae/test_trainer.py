@@ -131,6 +131,46 @@ def test_outputs_written_and_rerun_skips_training(data, tmp_path):
     assert_same_models(res.models, again.models)
 
 
+def test_a_finished_grid_loaded_again_is_not_evaluated_again(data, tmp_path, monkeypatch):
+    from voicesae_core.sae import trainer
+    cfgs = expand_grid([32], [3, 6])
+    first = train_grid(data, cfgs, FAST, out_dir=tmp_path, quiet=True)
+    calls = []
+    monkeypatch.setattr(trainer, "evaluate_checked", lambda *a, **k: calls.append(a) or pytest.fail("evaluated again"))
+    again = train_grid(data, cfgs, FAST, out_dir=tmp_path, quiet=True)
+    assert again.table == first.table and calls == []
+    # Other evaluation data: the saved metrics do not apply, so the models are evaluated on it.
+    monkeypatch.undo()
+    other = train_grid(data, cfgs, FAST, out_dir=tmp_path, eval_data=data[::2], quiet=True)
+    assert [r["fvu"] for r in other.table] != [r["fvu"] for r in first.table]
+    assert all(r["eval_set"] == "eval_data" for r in other.table)
+
+
+
+def test_models_of_a_finished_grid_are_reused_only_when_trained_the_same_way(data, tmp_path, monkeypatch):
+    from voicesae_core.sae import trainer
+    grid = train_grid(data, expand_grid([32, 48], [3, 6]), FAST, out_dir=tmp_path / "grid", quiet=True)
+    stepped = []
+    original = trainer.GridMember.step
+    monkeypatch.setattr(trainer.GridMember, "step", lambda self, x: stepped.append(self.cfg.name) or original(self, x))
+    wanted = expand_grid([32], [3, 6], seeds=[0, 1])  # seed 0 is in the grid, seed 1 is not
+    res = train_grid(data, wanted, FAST, out_dir=tmp_path / "seeds", quiet=True, reuse_from=[tmp_path / "grid"])
+    assert set(stepped) == {c.name for c in wanted if c.seed == 1}  # only the new seeds trained
+    alone = train_grid(data, wanted, FAST, quiet=True)
+    assert_same_models(res.models, alone.models)  # what reuse gives is what training gives
+    assert [r["name"] for r in res.table] == [c.name for c in wanted]
+    for mine, theirs in zip(res.table, alone.table):
+        assert mine == theirs
+    same = {r["name"]: r for r in grid.table}
+    assert res.table[0] == same[wanted[0].name]
+    assert (tmp_path / "seeds" / "models" / wanted[0].name / "model.safetensors").is_file()
+    # Other training settings, or other data: nothing is reused.
+    for kwargs in ({"train": TrainConfig(epochs=FAST.epochs + 1, batch_size=FAST.batch_size)}, {"x": data[1:]}):
+        stepped.clear()
+        train_grid(kwargs.get("x", data), wanted[:1], kwargs.get("train", FAST), quiet=True, reuse_from=[tmp_path / "grid"])
+        assert stepped, kwargs
+
+
 KILLED_RUN = textwrap.dedent("""
     import sys, numpy as np
     from voicesae_core import TrainConfig, expand_grid, train_grid

@@ -53,14 +53,18 @@ class LatentPages:
         ``model_dir``, looked at on ``data_manifest``; ``catalogue_csv``: the table as written),
         as ``<prefix>_<latent:04d>.ipynb``. Returns {latent: the page's link from the chapter's page}."""
         links = {}
-        for latent in catalogue.top_latents(table, n):
-            target = self.fresh / f"{prefix}_{latent:04d}.ipynb"
-            pipeline.execute(TEMPLATE, target, {**self.settings, "model_dir": str(model_dir), "latent": latent,
-                                                "data_manifest": str(data_manifest),
-                                                "catalogue_csv": str(catalogue_csv)},
-                             self.source_dir, quiet=self.quiet, work_dir=self.work_dir,
-                             title=f"Latent {latent} of {prefix.removeprefix('audio_')}")
-            links[latent] = f"{self.folder.name}/{target.stem}.html"
+        latents = catalogue.top_latents(table, n)
+        if not latents:
+            return links
+        with pipeline.shared_kernel() as kernel:  # one kernel for all of them: its start and imports once
+            for latent in latents:
+                target = self.fresh / f"{prefix}_{latent:04d}.ipynb"
+                pipeline.execute(TEMPLATE, target, {**self.settings, "model_dir": str(model_dir), "latent": latent,
+                                                    "data_manifest": str(data_manifest),
+                                                    "catalogue_csv": str(catalogue_csv)},
+                                 self.source_dir, quiet=self.quiet, work_dir=self.work_dir,
+                                 title=f"Latent {latent} of {prefix.removeprefix('audio_')}", kernel=kernel)
+                links[latent] = f"{self.folder.name}/{target.stem}.html"
         return links
 
     def publish(self) -> int:

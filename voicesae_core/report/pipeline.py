@@ -12,6 +12,7 @@ package's location, so an installed (non-editable) package runs a checkout's not
 """
 from __future__ import annotations
 
+import contextlib
 import json
 import sys
 from pathlib import Path
@@ -111,13 +112,43 @@ def to_ipynb(name: str, out: Path, source_dir: Path) -> Path:
     return out
 
 
+@contextlib.contextmanager
+def shared_kernel():
+    """One Python kernel for several pages made from one template (``execute(..., kernel=)``): each
+    page then skips a kernel's start and the package's imports (about 8 s a page here). Before each
+    page the kernel's namespace is emptied and its cell count set back to 1, so a page sees only its
+    own parameters, as in a kernel of its own. Shut down on leaving, also after a failure."""
+    from jupyter_client.manager import KernelManager
+    km = KernelManager(kernel_name="python3")
+    km.start_kernel(cwd=str(Path.cwd()))
+    try:
+        yield km
+    finally:
+        km.shutdown_kernel(now=True)
+
+
+def _reset(kernel) -> None:
+    """Empty a shared kernel's namespace (imported modules stay loaded) and restart its cell count."""
+    kc = kernel.client()
+    kc.start_channels()
+    try:
+        kc.wait_for_ready(timeout=60)
+        reply = kc.execute_interactive("get_ipython().reset(new_session=True)\nimport matplotlib.pyplot\n"
+                                       "matplotlib.pyplot.close('all')", silent=True, timeout=60)
+        if reply["content"]["status"] != "ok":
+            raise VoicesaeError(f"the shared kernel could not be reset: {reply['content'].get('evalue')}")
+    finally:
+        kc.stop_channels()
+
+
 def execute(name: str, target: Path, parameters: dict, source_dir: Path, quiet: bool = True,
-            work_dir: Path | None = None, title: str = "") -> Path:
+            work_dir: Path | None = None, title: str = "", kernel=None) -> Path:
     """Execute one notebook source into ``target`` with ``parameters``, each of which the notebook
     must declare (an undeclared one is an error, never silently dropped). A failure raises a
     VoicesaeError naming the notebook and its error; the executed copy (with the failing cell's
     output) is kept beside, as <target stem>.failed.ipynb. ``title``: a heading put first (a page
-    made from a template needs its own title in the book)."""
+    made from a template needs its own title in the book). ``kernel``: a ``shared_kernel()`` to run
+    in (reset first), instead of a kernel of its own."""
     import nbformat
     import papermill as pm
     target = Path(target)
@@ -136,8 +167,12 @@ def execute(name: str, target: Path, parameters: dict, source_dir: Path, quiet: 
         try:
             # Not quiet: the kernel's stderr (the chapters' progress bars, which the book leaves out)
             # streams to this terminal while the notebook runs.
+            if kernel is not None:
+                _reset(kernel)
+            # papermill hands ``km`` to nbclient, which then neither starts nor shuts down a kernel.
             pm.execute_notebook(str(src), str(tmp), parameters=parameters, kernel_name="python3", cwd=str(Path.cwd()),
-                                progress_bar=False, log_output=False, stderr_file=None if quiet else sys.stderr)
+                                progress_bar=False, log_output=False, stderr_file=None if quiet else sys.stderr,
+                                **({"km": kernel} if kernel is not None else {}))
         except pm.PapermillExecutionError as e:
             tmp.replace(failed)
             raise VoicesaeError(f"notebook {name} failed in cell {e.exec_count}: {e.ename}: {e.evalue} "

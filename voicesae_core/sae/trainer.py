@@ -48,7 +48,7 @@ from ..errors import VoicesaeError
 from ..files import atomic_path, check_output, sha256_array
 from .geometric_median import geometric_median
 from .loss import sae_loss
-from .metrics import evaluate
+from .metrics import evaluate_checked
 from .model import PARAMS, SparseAutoencoder
 
 CHECKPOINT = "checkpoint.safetensors"
@@ -340,7 +340,8 @@ class _Diverged(Exception):
 
 
 def train_grid(data, configs: list[SAEConfig], train: TrainConfig = TrainConfig(), out_dir: str | Path | None = None,
-               eval_data=None, quiet: bool = False, resume: bool = True, replace_stale: bool = False) -> GridResult:
+               eval_data=None, quiet: bool = False, resume: bool = True, replace_stale: bool = False,
+               reuse_from: list[str | Path] = ()) -> GridResult:
     """Train every config on ``data`` (n, d_in) in one pass per epoch; see the module docstring.
 
     ``out_dir`` (optional) receives ``checkpoint.safetensors``, ``models/<name>/`` and
@@ -350,6 +351,10 @@ def train_grid(data, configs: list[SAEConfig], train: TrainConfig = TrainConfig(
     for other settings (configs, training, data) is an error, unless ``replace_stale``: then it is
     deleted with the models and ``results.csv`` beside it, said on stderr, and the grid trained
     afresh (the notebooks pass it: their output folder is theirs, and a study edit means retraining).
+
+    ``reuse_from``: folders of other finished grids (``out_dir`` of earlier calls). A config found
+    there, trained with the same training settings on the same data, device and back end, is loaded
+    instead of trained: it would come out identical (a grid member equals the model trained alone).
     """
     x = as_data(data, "training data")
     x_eval = as_data(eval_data, "evaluation data") if eval_data is not None else x
@@ -367,6 +372,15 @@ def train_grid(data, configs: list[SAEConfig], train: TrainConfig = TrainConfig(
     _check_memory(configs, d, device)
     backend = kernels.resolve_backend(train.backend, device)
     data_hash = sha256_array(x)
+    trained_on = f"{device.type}/{backend}"
+    reused = {}  # config index -> the finished model found in reuse_from
+    for i, c in enumerate(configs):
+        for folder in reuse_from:
+            model = _reusable(Path(folder) / "models" / c.name, c, _fingerprint([c], train, data_hash), trained_on)
+            if model is not None:
+                reused[i] = model.to(device)
+                break
+    all_configs, configs = configs, [c for i, c in enumerate(configs) if i not in reused]
     fingerprint = _fingerprint(configs, train, data_hash)
 
     # Shared, data-derived initial state: the geometric median of a fixed sample, the scale.
@@ -392,8 +406,8 @@ def train_grid(data, configs: list[SAEConfig], train: TrainConfig = TrainConfig(
 
     out = check_output(out_dir, (), "out_dir", kind="folder") if out_dir is not None else None
     ckpt = out / CHECKPOINT if out is not None else None
-    start_epoch, start_step, done, window_var = 0, 0, False, 0.0
-    if ckpt is not None and ckpt.exists():
+    start_epoch, start_step, done, window_var = 0, 0, not members, 0.0
+    if ckpt is not None and ckpt.exists() and members:
         if not resume:
             raise VoicesaeError(f"{ckpt}: exists; pass resume=True to continue it or delete it")
         try:
@@ -414,7 +428,7 @@ def train_grid(data, configs: list[SAEConfig], train: TrainConfig = TrainConfig(
     steps_per_epoch = math.ceil(n / train.batch_size)
     total_steps = train.epochs * steps_per_epoch
     every = convergence.window(total_steps)
-    workers = 1 if device.type != "cpu" else min(train.workers or torch.get_num_threads(), len(members))
+    workers = 1 if device.type != "cpu" else max(1, min(train.workers or torch.get_num_threads(), len(members)))
     groups = _worker_groups(members, workers)
     t0 = time.perf_counter()
     if not done:
@@ -473,38 +487,83 @@ def train_grid(data, configs: list[SAEConfig], train: TrainConfig = TrainConfig(
                     bar.write(f"epoch {epoch + 1}/{train.epochs} running FVU per model: {per_model}", file=sys.stderr)
         bar.close()
     train_seconds = time.perf_counter() - t0
+    eval_hash = data_hash if eval_data is None else sha256_array(x_eval)
 
+    trained = iter(members)
     models, table = [], []
-    for mem in members:
-        sae = mem.sae
-        sae.fold_input_scale(mem.scale)
-        sae.eval()
-        dead_frac = float(mem.dead().float().mean())
-        # The verdict's dead latents: none fired over a whole epoch. The AuxK window (dead_frac_train,
-        # a tenth of an epoch) is too short to judge by on small data: at batch 18 it is one batch.
-        dead_epoch = float((mem.since_fired >= n).float().mean())
-        verdict = convergence.judge([a for a, _ in mem.curve], [b for _, b in mem.curve], total_steps, dead_epoch)
-        sae.info = {"train_data_sha256": data_hash, "train_rows": n, "input_scale_folded": mem.scale,
-                    "dead_frac_train": dead_frac, "dead_frac_epoch": dead_epoch, "train": train.to_dict(),
-                    "train_steps": total_steps,
-                    "curve": {"step": [a for a, _ in mem.curve], "fvu": [b for _, b in mem.curve]},
-                    "convergence": verdict._asdict()}
-        metrics = evaluate(sae, x_eval, train.eval_batch_size)
-        row = {"name": mem.cfg.name, **{k: v for k, v in mem.cfg.to_dict().items() if k != "d_in"},
-               **metrics.summary(), "dead_frac_train": dead_frac, "dead_frac_epoch": dead_epoch,
+    for i, cfg in enumerate(all_configs):
+        if i in reused:
+            sae, summary = reused[i], _saved_metrics(None, eval_hash, reused[i].info)
+        else:
+            mem = next(trained)
+            sae = mem.sae
+            sae.fold_input_scale(mem.scale)
+            sae.eval()
+            dead_frac = float(mem.dead().float().mean())
+            # The verdict's dead latents: none fired over a whole epoch. The AuxK window (dead_frac_train,
+            # a tenth of an epoch) is too short to judge by on small data: at batch 18 it is one batch.
+            dead_epoch = float((mem.since_fired >= n).float().mean())
+            verdict = convergence.judge([a for a, _ in mem.curve], [b for _, b in mem.curve], total_steps, dead_epoch)
+            sae.info = {"train_data_sha256": data_hash, "train_rows": n, "input_scale_folded": mem.scale,
+                        "dead_frac_train": dead_frac, "dead_frac_epoch": dead_epoch, "train": train.to_dict(),
+                        "trained_on": trained_on, "train_steps": total_steps,
+                        "curve": {"step": [a for a, _ in mem.curve], "fvu": [b for _, b in mem.curve]},
+                        "convergence": verdict._asdict()}
+            # A finished run loaded again keeps the metrics saved with its models (same weights, same
+            # evaluation data): a rebuild never evaluates an unchanged model twice.
+            summary = _saved_metrics(out / "models" / cfg.name, eval_hash) if done and out is not None else None
+        if summary is None:
+            summary = evaluate_checked(sae, x_eval, train.eval_batch_size).summary()
+        info = sae.info
+        row = {"name": cfg.name, **{k: v for k, v in cfg.to_dict().items() if k != "d_in"},
+               **summary, "dead_frac_train": info["dead_frac_train"], "dead_frac_epoch": info["dead_frac_epoch"],
                "eval_set": "eval_data" if eval_data is not None else "training data",
-               "train_steps": total_steps, "converged": verdict.converged, "convergence": "; ".join(verdict.reasons)}
-        sae.info["metrics"] = {k: row[k] for k in metrics.summary()}
+               "train_steps": info["train_steps"], "converged": info["convergence"]["converged"],
+               "convergence": "; ".join(info["convergence"]["reasons"])}
+        sae.info["metrics"] = {k: row[k] for k in summary}
+        sae.info["eval_data_sha256"] = eval_hash
         models.append(sae)
         table.append(row)
         if out is not None:
-            sae.save(out / "models" / mem.cfg.name)
+            sae.save(out / "models" / cfg.name)
     if out is not None:
         _write_table(out / "results.csv", table)
     if not quiet:
-        what = f"loaded {len(models)} finished SAEs from {ckpt}" if done else f"trained {len(models)} SAEs in {train_seconds:.1f} s"
+        what = (f"loaded {len(members)} finished SAEs from {ckpt}" if done and members else
+                f"trained {len(members)} SAEs in {train_seconds:.1f} s")
+        if reused:
+            what += f"; {len(reused)} taken from finished grids ({', '.join(all_configs[i].name for i in reused)})"
         tqdm.write(what + (f"; results in {out}" if out else ""), file=sys.stderr)  # progress, not a result
     return GridResult(models, table, out)
+
+
+def _reusable(model_dir: Path, cfg: SAEConfig, fingerprint: dict, trained_on: str) -> SparseAutoencoder | None:
+    """The finished model in ``model_dir`` if it is ``cfg`` trained as this run would train it (the
+    checkpoint fingerprint's training settings and data, the same device and back end), else None."""
+    if not (model_dir / "cfg.json").is_file():
+        return None
+    try:
+        sae = SparseAutoencoder.load(model_dir)
+    except VoicesaeError:
+        return None
+    info = sae.info
+    train = {k: v for k, v in (info.get("train") or {}).items() if k in fingerprint["train"]}
+    same = (sae.cfg.to_dict() == cfg.to_dict() and train == fingerprint["train"] and info.get("trained_on") == trained_on
+            and info.get("train_data_sha256") == fingerprint["data_sha256"])
+    return sae if same and {"dead_frac_train", "dead_frac_epoch", "train_steps", "convergence"} <= set(info) else None
+
+
+def _saved_metrics(model_dir: Path | None, eval_hash: str, info: dict | None = None) -> dict | None:
+    """The metrics saved with a model of a finished run (in ``model_dir``, or its ``info``), if they
+    were computed on the same data."""
+    if info is None:
+        try:
+            info = json.loads((model_dir / "cfg.json").read_text()).get("info", {})
+        except (OSError, ValueError, AttributeError):
+            return None
+    metrics = info.get("metrics") if info.get("eval_data_sha256") == eval_hash else None
+    keys = {"fvu", "nmse", "l0", "dead_frac", "cosine", "median_density"}  # Metrics.summary()
+    return dict(metrics) if isinstance(metrics, dict) and set(metrics) == keys else None
 
 
 def _write_table(path: Path, rows: list[dict]) -> None:
