@@ -36,7 +36,7 @@ $(VENV)/.%-installed: $(DEPS) $(VENV)/.torch-2.13.0
 # file stays on one worker, the two end-to-end books start first (tests/conftest.py).
 TEST_WORKERS ?= 2
 test: $(VENV)/.test-installed $(VENV)/.book-installed $(VENV)/.audio-installed system-tools
-	$(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadscope --durations=15
+	$(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadscope --no-loadscope-reorder --durations=15
 
 # Debian programs: a Chromium browser (the browser check), espeak-ng and sox (the demo corpus). Installed
 # here when missing, as root or with sudo. The browser: Debian's chromium, or Google Chrome where it is

@@ -38,10 +38,11 @@ def pytest_collection_modifyitems(config, items):
 
 
 def pytest_xdist_make_scheduler(config, log):
-    """``make test`` runs the suite on pytest-xdist workers (``-n 2 --dist loadscope``). Here a scope is a
-    test file, so its module fixtures run once, except that the files reading the quick book share
-    one, so it is built once; the scopes are handed out in collection order, the two long ones
-    first. (xdist's own ``loadgroup`` marks do not reach its scheduler under pytest 9.)"""
+    """``make test`` runs the suite on pytest-xdist workers (``-n 2 --dist loadscope
+    --no-loadscope-reorder``). Here a scope is a test file, so its module fixtures run once, except
+    that the files reading the quick book share one, so it is built once; the scopes are handed out
+    in collection order (not reordered by size), the two long ones first. (xdist's own
+    ``loadgroup`` marks do not reach its scheduler under pytest 9.)"""
     if config.getoption("dist") != "loadscope":
         return None
     from xdist.scheduler import LoadScopeScheduling
