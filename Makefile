@@ -34,8 +34,9 @@ $(VENV)/.%-installed: $(DEPS) $(VENV)/.torch-2.13.0
 # The tests execute the notebooks and build the quick book, so they need the book and audio
 # extras, and read the book in Debian's chromium. On TEST_WORKERS pytest-xdist workers: each test
 # file stays on one worker, the two end-to-end books start first (tests/conftest.py).
+# The three extras in one pip call (one resolution, one editable build: about 40 s less than three).
 TEST_WORKERS ?= 2
-test: $(VENV)/.test-installed $(VENV)/.book-installed $(VENV)/.audio-installed system-tools
+test: $(VENV)/.test,book,audio-installed system-tools
 	$(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadscope --no-loadscope-reorder --durations=15
 
 # Debian programs: a Chromium browser (the browser check), espeak-ng and sox (the demo corpus). Installed
@@ -67,8 +68,10 @@ data: $(VENV)/.test-installed
 notebooks: $(VENV)/.book-installed $(VENV)/.audio-installed system-tools
 	$(BIN)/python -m voicesae_core notebooks --study $(STUDY) $(NOTEBOOK_ARGS)
 
-# Speed and memory, printed as ratios measured side by side: grid training (bench/train_grid.py)
-# and embedding extraction vs NeMo's batch_inference (bench/embed.py).
+# Speed and memory, printed as ratios measured side by side (each system warmed up, then several rounds
+# in alternating order, min and median): grid training against its peers and the encoder-product
+# floor, with a scaling table (bench/train_grid.py), and embedding extraction vs NeMo's
+# batch_inference (bench/embed.py). About 30 minutes on 2 cores.
 bench: $(VENV)/.bench-installed $(VENV)/.audio-installed system-tools
 	$(BIN)/python bench/train_grid.py $(BENCH_ARGS)
 	$(BIN)/python bench/embed.py $(EMBED_ARGS)
