@@ -191,7 +191,7 @@ def encoder_floor(x, latents=LATENTS, dtype=torch.float32):
     return time.perf_counter() - t, [], {}
 
 
-SYSTEMS = {"ours": run_ours, "dense": lambda x: run_dense(x), "sparsify": lambda x: run_sparsify(x),
+SYSTEMS = {"ours": run_ours, "dense": run_dense, "sparsify": run_sparsify,
            "E": encoder_floor, "E-bf16": lambda x, latents=LATENTS: encoder_floor(x, latents, torch.bfloat16)}
 LABELS = {"ours": "ours (voicesae, whole grid in one call)", "sparsify": "sparsify SparseCoder, per config",
           "dense": "plain dense PyTorch TopK, per config", "E": "E: bare fp32 encoder products (floor)",

@@ -17,9 +17,12 @@ FIRST = ("quick_book", "tests/report/test_real_speech.py")
 """The two end-to-end groups (each minutes long): started first, one on each worker."""
 
 
+def _file(nodeid: str) -> str:
+    return nodeid.split("::")[0]
+
+
 def _group(nodeid: str) -> str:
-    file = nodeid.split("::")[0]
-    return "quick_book" if file in READS_THE_QUICK_BOOK else file
+    return "quick_book" if _file(nodeid) in READS_THE_QUICK_BOOK else _file(nodeid)
 
 
 def pytest_collection_modifyitems(config, items):
@@ -31,7 +34,7 @@ def pytest_collection_modifyitems(config, items):
         for item in items:
             if "cuda" in item.keywords:
                 item.add_marker(why)
-    stray = sorted({i.nodeid.split("::")[0] for i in items if "quick_book" in i.fixturenames} - set(READS_THE_QUICK_BOOK))
+    stray = sorted({_file(i.nodeid) for i in items if "quick_book" in i.fixturenames} - set(READS_THE_QUICK_BOOK))
     if stray:  # it would be built twice at once in the same folder under xdist
         raise pytest.UsageError(f"{', '.join(stray)} use(s) the quick_book fixture: add to READS_THE_QUICK_BOOK in tests/conftest.py")
     items.sort(key=lambda i: FIRST.index(_group(i.nodeid)) if _group(i.nodeid) in FIRST else len(FIRST))

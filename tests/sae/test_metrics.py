@@ -39,6 +39,7 @@ def test_hand_computed_case():
     assert m.dead_frac == 0.25
     cos = (x.numpy() * x_hat).sum(1) / np.linalg.norm(x.numpy(), axis=1) / np.linalg.norm(x_hat, axis=1)
     assert m.cosine == pytest.approx(cos.mean())
+    assert tuple(m.summary()) == type(m).SUMMARY  # the keys the trainer checks saved metrics against
 
 
 def test_perfect_reconstruction_and_bad_input():

@@ -165,11 +165,11 @@ def execute(name: str, target: Path, parameters: dict, source_dir: Path, quiet: 
     failed = target.with_name(f"{target.stem}.failed.ipynb")
     with atomic_path(target, suffix=".tmp.ipynb") as tmp:  # a failed run never replaces a good one
         try:
-            # Not quiet: the kernel's stderr (the chapters' progress bars, which the book leaves out)
-            # streams to this terminal while the notebook runs.
             if kernel is not None:
                 _reset(kernel)
-            # papermill hands ``km`` to nbclient, which then neither starts nor shuts down a kernel.
+            # Not quiet: the kernel's stderr (the chapters' progress bars, which the book leaves out)
+            # streams to this terminal while the notebook runs. papermill hands ``km`` to nbclient,
+            # which then neither starts nor shuts down a kernel.
             pm.execute_notebook(str(src), str(tmp), parameters=parameters, kernel_name="python3", cwd=str(Path.cwd()),
                                 progress_bar=False, log_output=False, stderr_file=None if quiet else sys.stderr,
                                 **({"km": kernel} if kernel is not None else {}))

@@ -33,6 +33,9 @@ class Metrics(NamedTuple):
     cosine: float
     density: np.ndarray
 
+    SUMMARY = ("fvu", "nmse", "l0", "dead_frac", "cosine", "median_density")
+    """The keys of ``summary()`` (what the trainer saves with a model and puts in its table)."""
+
     def summary(self) -> dict:
         """The scalar metrics as a dict (density summarised by its median)."""
         return {"fvu": self.fvu, "nmse": self.nmse, "l0": self.l0, "dead_frac": self.dead_frac,
@@ -45,7 +48,7 @@ def evaluate(sae: SparseAutoencoder, x, batch_size: int = 16384) -> Metrics:
     quantities in float32 and their sums over rows in float64.
 
     A TopK model decodes sparsely (K decoder rows per sample, as it trains): the dense (n, latent_dim)
-    code is never formed, so the encoder product is the whole cost."""
+    code is never formed, so what it costs is the encoder product and the top-k selection."""
     x = as_data(x, "evaluation data")
     if x.shape[1] != sae.cfg.d_in:
         raise VoicesaeError(f"evaluation data: dimension {x.shape[1]}, but the SAE {sae.cfg.name} takes {sae.cfg.d_in}")

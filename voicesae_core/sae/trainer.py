@@ -45,10 +45,10 @@ from .config import SAEConfig, TrainConfig
 from ..arrays import as_data
 from ..device import exact_float32, resolve as resolve_device
 from ..errors import VoicesaeError
-from ..files import atomic_path, check_output, sha256_array
+from ..files import atomic_path, check_output, read_json, sha256_array
 from .geometric_median import geometric_median
 from .loss import sae_loss
-from .metrics import evaluate_checked
+from .metrics import Metrics, evaluate_checked
 from .model import PARAMS, SparseAutoencoder
 
 CHECKPOINT = "checkpoint.safetensors"
@@ -493,7 +493,7 @@ def train_grid(data, configs: list[SAEConfig], train: TrainConfig = TrainConfig(
     models, table = [], []
     for i, cfg in enumerate(all_configs):
         if i in reused:
-            sae, summary = reused[i], _saved_metrics(None, eval_hash, reused[i].info)
+            sae, summary = reused[i], _saved_metrics(reused[i].info, eval_hash)
         else:
             mem = next(trained)
             sae = mem.sae
@@ -511,7 +511,7 @@ def train_grid(data, configs: list[SAEConfig], train: TrainConfig = TrainConfig(
                         "convergence": verdict._asdict()}
             # A finished run loaded again keeps the metrics saved with its models (same weights, same
             # evaluation data): a rebuild never evaluates an unchanged model twice.
-            summary = _saved_metrics(out / "models" / cfg.name, eval_hash) if done and out is not None else None
+            summary = _saved_metrics(_info_on_disk(out / "models" / cfg.name), eval_hash) if done and out is not None else None
         if summary is None:
             summary = evaluate_checked(sae, x_eval, train.eval_batch_size).summary()
         info = sae.info
@@ -553,17 +553,19 @@ def _reusable(model_dir: Path, cfg: SAEConfig, fingerprint: dict, trained_on: st
     return sae if same and {"dead_frac_train", "dead_frac_epoch", "train_steps", "convergence"} <= set(info) else None
 
 
-def _saved_metrics(model_dir: Path | None, eval_hash: str, info: dict | None = None) -> dict | None:
-    """The metrics saved with a model of a finished run (in ``model_dir``, or its ``info``), if they
-    were computed on the same data."""
-    if info is None:
-        try:
-            info = json.loads((model_dir / "cfg.json").read_text()).get("info", {})
-        except (OSError, ValueError, AttributeError):
-            return None
+def _info_on_disk(model_dir: Path) -> dict:
+    """The ``info`` of the model saved in ``model_dir`` ({} if there is none to read)."""
+    try:
+        info = read_json(model_dir / "cfg.json").get("info")
+    except (OSError, VoicesaeError, AttributeError):
+        return {}
+    return info if isinstance(info, dict) else {}
+
+
+def _saved_metrics(info: dict, eval_hash: str) -> dict | None:
+    """The metrics saved in a finished model's ``info``, if they were computed on the same data."""
     metrics = info.get("metrics") if info.get("eval_data_sha256") == eval_hash else None
-    keys = {"fvu", "nmse", "l0", "dead_frac", "cosine", "median_density"}  # Metrics.summary()
-    return dict(metrics) if isinstance(metrics, dict) and set(metrics) == keys else None
+    return dict(metrics) if isinstance(metrics, dict) and set(metrics) == set(Metrics.SUMMARY) else None
 
 
 def _write_table(path: Path, rows: list[dict]) -> None:
