@@ -4,6 +4,7 @@
 * ``model``             the SparseAutoencoder (TopK / BatchTopK / ReLU), save and load
 * ``loss``              the training objective (MSE + AuxK, or + L1), written densely
 * ``kernels``           the sparse TopK forward/backward used by the trainer
+* ``optim``             Adam with the unit-norm decoder in one call (the CPU trainer's step)
 * ``trainer``           ``train_grid``: a whole grid in one pass of the data, checkpointed
 * ``metrics``           FVU, normalised MSE, L0, dead latents, density, cosine
 * ``convergence``       each model's training curve judged: converged, or why not

@@ -9,7 +9,9 @@ makes everything after it sparse. Decoding gathers K decoder rows per sample, an
 backward pass (``kernels.py``) touches only the K active latents: encoder and decoder
 gradients are sparse row updates, b_lat's is a scatter, and b_pre's is
 ``sum_i dL/dx_hat_i - (dL/db_lat) @ W_enc`` -- no dense input-gradient product. ReLU models
-(dense by nature) use autograd on ``loss.sae_loss``.
+(dense by nature) use autograd on ``loss.sae_loss``. On the CPU a TopK model's step is three
+calls (the encoder product, ``kernels.topk_grads``, ``optim.UnitNormAdam``), so small batches,
+which small data train with, are not dominated by per-operation overhead.
 
 Checkpoints (one file for the grid, written atomically) are taken every epoch and optionally
 every N steps; a rerun resumes from the last one and reaches the same result as an
@@ -50,6 +52,7 @@ from .geometric_median import geometric_median
 from .loss import sae_loss
 from .metrics import Metrics, evaluate_checked
 from .model import PARAMS, SparseAutoencoder
+from .optim import UnitNormAdam
 
 CHECKPOINT = "checkpoint.safetensors"
 CHECKPOINT_FORMAT = "voicesae.grid_checkpoint"
@@ -77,10 +80,17 @@ class GridMember:
         self.cfg, self.scale, self.backend = cfg, scale, backend
         self.sae = SparseAutoencoder.initialised(cfg, b_pre * scale).to(device).train()
         self.params = [getattr(self.sae, p) for p in PARAMS]
-        # fused: one kernel per tensor; the same update as the reference loop, on CPU and CUDA.
-        # (Elsewhere, e.g. the tests' meta device, the reference loop.)
-        fused = torch.device(device).type in ("cpu", "cuda")
-        self.opt = torch.optim.Adam(self.params, lr=cfg.lr, betas=(train.beta1, train.beta2), eps=train.eps, fused=fused)
+        betas = (train.beta1, train.beta2)
+        if backend == "numba":  # the whole update (and the decoder's unit norm) in one numba call
+            self.opt = UnitNormAdam(self.params, cfg.lr, betas, train.eps)
+        else:
+            # fused: one kernel per tensor; the same update as the reference loop, on CPU and CUDA.
+            # (Elsewhere, e.g. the tests' meta device, the reference loop.)
+            fused = torch.device(device).type in ("cpu", "cuda")
+            self.opt = torch.optim.Adam(self.params, lr=cfg.lr, betas=betas, eps=train.eps, fused=fused)
+        # TopK on numba: the backward pass in one call (kernels.topk_grads) into buffers kept for the run.
+        self.fused_grads = backend == "numba" and cfg.activation == "topk"
+        self.grad_buffers = [torch.zeros_like(p) for p in self.params] if self.fused_grads else []
         # Samples seen since each latent last fired (dead when >= cfg.dead_after_samples).
         self.since_fired = torch.zeros(cfg.latent_dim, dtype=torch.int64, device=device)
         self.threshold_steps = 0
@@ -93,9 +103,12 @@ class GridMember:
     def step(self, x: torch.Tensor) -> float | torch.Tensor:
         """One optimizer step on batch x (n, d_in); returns the batch's summed squared error."""
         sq_err = self.compute_grads(x)
-        self.sae.project_decoder_grad()
-        self.opt.step()
-        self.sae.normalize_decoder()
+        if isinstance(self.opt, UnitNormAdam):
+            self.opt.step()  # projects W_dec's gradient and renormalises its rows itself
+        else:
+            self.sae.project_decoder_grad()
+            self.opt.step()
+            self.sae.normalize_decoder()
         return sq_err
 
     def compute_grads(self, x: torch.Tensor) -> float | torch.Tensor:
@@ -113,6 +126,13 @@ class GridMember:
         with torch.no_grad():
             xc = x - sae.b_pre
             z = torch.addmm(sae.b_lat, xc, sae.W_enc.T)
+            if self.fused_grads:
+                sq_err = kernels.topk_grads(z, xc, sae.W_enc.detach().numpy(), sae.W_dec.detach().numpy(), cfg.k,
+                                            self.since_fired.numpy(), cfg.dead_after_samples, cfg.k_aux, cfg.aux_coef,
+                                            [g.numpy() for g in self.grad_buffers])
+                for p, g in zip(self.params, self.grad_buffers):
+                    p.grad = g
+                return sq_err
             if cfg.activation == "topk":
                 code = kernels.topk(z, cfg.k, be)
             else:
