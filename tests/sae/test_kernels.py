@@ -93,3 +93,38 @@ def test_topk_exact_on_ties_and_infinities(backend):
         assert torch.equal(code.act.sort(1).values, torch.topk(z, k).values.clamp(min=0).sort(1).values)
         assert torch.equal(z.gather(1, code.idx).clamp(min=0), code.act)
         assert (code.idx.sort(1).values.diff(1) > 0).all()  # distinct latents
+
+
+@pytest.mark.parametrize("rows", [300, 3000])  # below and above kernels.PARALLEL_MIN_WORK (latent_dim 96)
+def test_the_fused_topk_backward_equals_autograd_at_any_thread_count(data, rows):
+    import numba
+    x = torch.from_numpy(data[:rows])
+    cfg = SAEConfig(latent_dim=96, k=7, seed=5, aux_coef=0.5).resolved(x.shape[1], 10_000)
+    assert (rows * 96 >= kernels.PARALLEL_MIN_WORK) == (rows == 3000)
+    runs = []
+    before = numba.get_num_threads()
+    for threads in (2, 1):
+        mem = GridMember(cfg, x.mean(0), 1.0, TrainConfig(), torch.device("cpu"), "numba")
+        assert mem.fused_grads
+        with torch.no_grad():
+            mem.sae.b_lat.normal_(0, 0.1, generator=torch.Generator().manual_seed(1))
+        mem.since_fired[:50] = 10**9  # dead unless they fire in this batch: AuxK runs
+        numba.set_num_threads(threads)
+        try:
+            sq_err = mem.compute_grads(x)
+        finally:
+            numba.set_num_threads(before)
+        runs.append((sq_err, [p.grad.clone() for p in mem.params], mem.since_fired.clone(), mem))
+    (sq2, grads2, fired2, mem), (sq1, grads1, fired1, _) = runs
+    assert sq2 == sq1 and torch.equal(fired2, fired1)
+    for a, b in zip(grads2, grads1):
+        assert torch.equal(a, b)
+    for p in mem.params:
+        p.grad = None
+    out = sae_loss(mem.sae, x, mem.dead())
+    assert out.aux > 0
+    out.loss.backward()
+    assert sq2 == pytest.approx(float(out.mse.detach()) * rows, rel=1e-5)
+    for name, s, p in zip(("W_enc", "b_lat", "W_dec", "b_pre"), grads2, mem.params):
+        scale = p.grad.abs().max()
+        assert torch.allclose(s, p.grad, atol=1e-5 * float(scale) + 1e-7, rtol=1e-4), name
