@@ -1,7 +1,7 @@
 """Benchmark: train the paper's 6 x 7 grid (latent 100..600 x K 5..35) for one epoch, side by side.
 
-    python bench/train_grid.py [--rows 200000] [--repeats 3] [--systems ours,dense,sparsify,E,E-bf16]
-                               [--scaling | --no-scaling]
+    python bench/train_grid.py [--rows 200000] [--batch-size 4096] [--repeats 3]
+                               [--systems ours,dense,sparsify,E,E-bf16] [--scaling | --no-scaling]
 
 Systems (each run in a subprocess of its own, so its peak memory is its own):
 
@@ -20,6 +20,8 @@ Fair timing: each child warms up (the same work on 8 batches, untimed) before th
 systems run ``--repeats`` times in rounds whose order alternates (forward, then reversed), and the
 table gives the minimum and the median. Then a scaling table (ours and E, one run each after a
 warm-up): rows 50k -> 1.1M on the 6 x 7 grid, and the 12 x 7 grid (latent up to 1,200).
+``--batch-size 64 --rows 20000 --no-scaling`` times the regime small data train in (a study's
+floor of optimizer steps at small batches), where per-step overhead, not arithmetic, decides.
 This is a measurement, not a test: nothing here asserts a time.
 """
 from __future__ import annotations
@@ -37,7 +39,7 @@ import torch
 LATENTS = [100, 200, 300, 400, 500, 600]
 KS = [5, 10, 15, 20, 25, 30, 35]
 BATCH = 4096
-WARMUP_ROWS = 8 * BATCH
+"""Rows per optimizer step (``--batch-size``)."""
 SCALING = [(50_000, 6), (200_000, 6), (1_100_000, 6), (200_000, 12)]
 """(rows, latent sizes) of the scaling table: latent sizes 100, 200, ..., 100 x that number."""
 
@@ -203,7 +205,7 @@ def child(system: str, rows: int, latent_sizes: int) -> None:
     latents = [100 * (i + 1) for i in range(latent_sizes)]
     run = SYSTEMS[system]
     kwargs = {"latents": latents} if system in ("ours", "E", "E-bf16") else {}
-    run(x[:WARMUP_ROWS], **kwargs)  # warm-up: compiled kernels, allocator, thread pools
+    run(x[:8 * BATCH], **kwargs)  # warm-up: compiled kernels, allocator, thread pools
     seconds, fvus, extra = run(x, **kwargs)
     peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     print(json.dumps({"seconds": seconds, "mean_fvu": float(np.mean(fvus)) if fvus else None, "peak_mb": peak_mb,
@@ -211,7 +213,7 @@ def child(system: str, rows: int, latent_sizes: int) -> None:
 
 
 def measure(system: str, rows: int, latent_sizes: int = len(LATENTS)) -> dict | None:
-    out = subprocess.run([sys.executable, __file__, "--child", system, "--rows", str(rows),
+    out = subprocess.run([sys.executable, __file__, "--child", system, "--rows", str(rows), "--batch-size", str(BATCH),
                           "--latent-sizes", str(latent_sizes)], capture_output=True, text=True)
     if out.returncode != 0:
         print(f"{system}: failed\n{out.stderr[-2000:]}", file=sys.stderr)
@@ -220,8 +222,10 @@ def measure(system: str, rows: int, latent_sizes: int = len(LATENTS)) -> dict | 
 
 
 def main() -> None:
+    global BATCH
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--rows", type=int, default=200_000)
+    ap.add_argument("--batch-size", type=int, default=4096, help="rows per optimizer step (default %(default)s)")
     ap.add_argument("--repeats", type=int, default=3, help="rounds of every system (order alternating)")
     ap.add_argument("--systems", default="ours,dense,sparsify,E,E-bf16")
     ap.add_argument("--scaling", action=argparse.BooleanOptionalAction, default=True,
@@ -229,6 +233,7 @@ def main() -> None:
     ap.add_argument("--child", help=argparse.SUPPRESS)
     ap.add_argument("--latent-sizes", type=int, default=len(LATENTS), help=argparse.SUPPRESS)
     args = ap.parse_args()
+    BATCH = args.batch_size
     if args.child:
         child(args.child, args.rows, args.latent_sizes)
         return
