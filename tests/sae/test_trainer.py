@@ -164,9 +164,11 @@ def test_models_of_a_finished_grid_are_reused_only_when_trained_the_same_way(dat
     same = {r["name"]: r for r in grid.table}
     assert res.table[0] == same[wanted[0].name]
     assert (tmp_path / "seeds" / "models" / wanted[0].name / "model.safetensors").is_file()
-    # Other training settings, or other data: nothing is reused.
-    for kwargs in ({"train": TrainConfig(epochs=FAST.epochs + 1, batch_size=FAST.batch_size)}, {"x": data[1:]}):
+    # Other training settings, other data, or a trainer whose rounding differs: nothing is reused.
+    for kwargs in ({"train": TrainConfig(epochs=FAST.epochs + 1, batch_size=FAST.batch_size)}, {"x": data[1:]},
+                   {"numerics": trainer.NUMERICS + 1}):
         stepped.clear()
+        monkeypatch.setattr(trainer, "NUMERICS", kwargs.get("numerics", trainer.NUMERICS))
         train_grid(kwargs.get("x", data), wanted[:1], kwargs.get("train", FAST), quiet=True, reuse_from=[tmp_path / "grid"])
         assert stepped, kwargs
 

@@ -56,6 +56,9 @@ from .optim import UnitNormAdam
 
 CHECKPOINT = "checkpoint.safetensors"
 CHECKPOINT_FORMAT = "voicesae.grid_checkpoint"
+NUMERICS = 2
+"""Raised when a change alters training's rounding (2: the CPU's fused TopK step and Adam). Saved
+in each model's ``info.trained_on``: a finished model of another grid is reused only if it matches."""
 
 
 class GridResult(NamedTuple):
@@ -392,7 +395,7 @@ def train_grid(data, configs: list[SAEConfig], train: TrainConfig = TrainConfig(
     _check_memory(configs, d, device)
     backend = kernels.resolve_backend(train.backend, device)
     data_hash = sha256_array(x)
-    trained_on = f"{device.type}/{backend}"
+    trained_on = f"{device.type}/{backend}/numerics-{NUMERICS}"
     reused = {}  # config index -> the finished model found in reuse_from
     for i, c in enumerate(configs):
         for folder in reuse_from:
