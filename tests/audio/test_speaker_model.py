@@ -29,9 +29,10 @@ def test_titanet_from_config_is_a_nemo_speaker_model(titanet):
 
 def test_batched_equals_one_at_a_time(titanet):
     cs = clips()
-    batched = titanet.embed(cs)
+    batched = titanet.embed(cs, batched=True)  # zero-padded and masked (a CPU's default is one at a time)
     for i, c in enumerate(cs):
         assert rel_err(batched[i], titanet.embed([c])[0]) < 1e-5
+    assert np.array_equal(titanet.embed(cs), np.concatenate([titanet.embed([c]) for c in cs]))
 
 
 def test_nemo_repeat_padding_would_fail_that_check(titanet):
