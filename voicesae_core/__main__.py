@@ -160,7 +160,8 @@ def main(argv: list[str] | None = None) -> int:
     ex.add_argument("--out", required=True, help="output folder (embeddings.npy, metadata.csv, manifest.json, skipped.csv)")
     ex.add_argument("--model", default="random:titanet-small",
                     help="a .nemo file, a NeMo pretrained name, random:titanet-small|titanet-large, or resemblyzer")
-    ex.add_argument("--batch-size", type=_count, default=16)
+    ex.add_argument("--batch-size", type=_count, default=16,
+                    help="clips decoded together, and per forward pass on a GPU (a CPU embeds one clip at a time)")
     ex.add_argument("--min-duration", type=_seconds, default=0.5, help="shorter rows are skipped, with the reason recorded")
     ex.add_argument("--normalization", choices=["none", "l2", "nemo"], default="none")
     ex.add_argument("--device", default="auto", help="auto (CUDA when present), cpu, cuda or cuda:N")

@@ -2,7 +2,7 @@
 
 ``extract`` reads every row's audio (``clip.read``: mono, resampled, checked), embeds the clips
 in batches of similar duration (``speaker_model``: zero-padded, lengths masked, so batching does
-not change an embedding), and writes into ``out_dir``:
+not change an embedding; on a CPU one clip at a time), and writes into ``out_dir``:
 
 * ``embeddings.npy`` and ``metadata.csv`` (one row per embedded clip, manifest order, every
   manifest field kept) and ``manifest.json``, a data manifest that ``manifest.load`` validates,
