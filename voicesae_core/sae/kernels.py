@@ -143,11 +143,10 @@ def _heap_topk(z, cols, count, k, vals, ids):  # pragma: no cover - compiled
 @numba.njit(cache=True, nogil=True)
 def _topk_hint(z, k, everything):  # pragma: no cover - compiled
     # The smallest k-th largest value of a few probe rows: most rows have more than k entries above it.
-    # One probe per 8 rows, at most 32 (a small batch would pay for its probes twice); none: inf.
     probe_vals = np.empty(k, z.dtype)
     probe_ids = np.empty(k, np.int64)
     hint = np.inf
-    for i in range(min(z.shape[0] // 8, 32)):
+    for i in range(min(z.shape[0], 32)):
         _heap_topk(z[i], everything, z.shape[1], k, probe_vals, probe_ids)
         hint = min(hint, probe_vals[0])
     return hint
