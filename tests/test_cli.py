@@ -54,3 +54,31 @@ def test_notebooks_command_runs_one_notebook_and_names_bad_ones(tmp_path):
             "-p", "datasets.language", str(tmp_path / "missing.json"))
     assert r.returncode == 2 and r.stderr.strip() == f"error: {tmp_path / 'missing.json'}: no such manifest"
     assert not (tmp_path / "p" / "notebooks").exists()
+
+
+def test_sae_export_then_import_and_the_refusals(data, tmp_path):
+    """`sae export` writes SAELens and sparsify folders, `sae import` reads them (or a foreign one)
+    back; a refused export writes nothing, and a bad folder is one line."""
+    np.save(tmp_path / "x.npy", data[:800])
+    assert run("train-grid", str(tmp_path / "x.npy"), "--out", str(tmp_path / "g"), "--latent-dims", "16",
+               "--ks", "4", "--activations", "topk,relu", "--epochs", "1", "--batch-size", "100",
+               "--quiet").returncode == 0
+    topk, relu = tmp_path / "g" / "models" / "L16_k4_topk_s0", tmp_path / "g" / "models" / "L16_relu_s0"
+    for fmt, marker in (("saelens", "sae_weights.safetensors"), ("sparsify", "sae.safetensors")):
+        r = run("sae", "export", str(topk), "--format", fmt, "--out", str(tmp_path / fmt))
+        assert r.returncode == 0 and r.stdout.strip() == str(tmp_path / fmt), r.stderr
+        assert (tmp_path / fmt / marker).is_file()
+        r = run("sae", "import", str(tmp_path / fmt), "--out", str(tmp_path / f"{fmt}-back"))
+        assert r.returncode == 0, r.stderr
+        back = json.loads((tmp_path / f"{fmt}-back" / "cfg.json").read_text())
+        assert back["sae"] == json.loads((topk / "cfg.json").read_text())["sae"]
+        assert back["info"]["train_data_sha256"]  # our training record came back with the weights
+    r = run("sae", "export", str(relu), "--format", "sparsify", "--out", str(tmp_path / "no"))
+    assert r.returncode == 2 and r.stderr.count("\n") == 1 and "export it with --format saelens" in r.stderr
+    assert not (tmp_path / "no").exists()
+    r = run("sae", "export", str(topk), "--format", "saelens", "--out", str(tmp_path / "saelens"))
+    assert r.returncode == 2 and "exists and is not an empty folder" in r.stderr
+    r = run("sae", "import", str(tmp_path), "--out", str(tmp_path / "z"))
+    assert r.returncode == 2 and r.stderr.startswith(f"error: {tmp_path}: holds none of model.safetensors")
+    r = run("sae", "export", str(topk), "--format", "onnx", "--out", str(tmp_path / "z"))
+    assert r.returncode == 2 and "invalid choice: 'onnx'" in r.stderr

@@ -11,9 +11,10 @@ ALLOWED = {  # layer -> the layers its modules may import
     "util": {"util"},
     "sae": {"sae", "util"},
     "data": {"data", "util"},
+    "formats": {"formats", "sae", "util"},
     "analysis": {"analysis", "sae", "data", "util"},
     "audio": {"audio", "sae", "data", "util"},
-    "report": {"report", "analysis", "audio", "sae", "data", "util"},
+    "report": {"report", "analysis", "audio", "formats", "sae", "data", "util"},
 }
 
 

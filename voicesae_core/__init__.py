@@ -1,13 +1,14 @@
 """voicesae_core: sparse autoencoders on speaker embeddings, after Pluth, Zhou & Gurbani (2025),
 "Sparse Autoencoder Insights on Voice Embeddings" (arXiv 2502.00127).
 
-Subpackages are the layers; imports run one way, report -> analysis, audio -> sae, data -> the
-top-level utilities (a test checks it):
+Subpackages are the layers; imports run one way, report -> analysis, audio, formats -> sae, data ->
+the top-level utilities (a test checks it):
 
 * ``sae``       the model and its training: config, model, loss, kernels, trainer, metrics, geometric_median
 * ``data``      datasets: manifest (+ its JSON schema), synthetic, ground_truth, labels, paper_reference
 * ``analysis``  the paper's analyses and ours: probe, steering, splitting, bootstrap, recovery, stability,
                 sparse_probing, verification, catalogue
+* ``formats``   SAEs in other libraries' formats: saelens, sparsify (both ways), dictionary_learning (read)
 * ``audio``     from recordings to embeddings: nemo_manifest, clip, segments, speaker_model, extract, demo_corpus
 * ``report``    the study file, the notebooks and the book: study, plots, pipeline, book
 * ``errors``, ``files``, ``arrays``, ``version``: one error type, atomic writes, array checks, the version

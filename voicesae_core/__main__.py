@@ -1,4 +1,4 @@
-"""Command line: ``python -m voicesae_core train-grid|evaluate|data|audio|study|notebooks|book ...``.
+"""Command line: ``python -m voicesae_core train-grid|evaluate|sae|data|audio|study|notebooks|book ...``.
 
 Every bad input ends with one line, ``error: <what and where>``, and exit status 2.
 """
@@ -113,6 +113,19 @@ def main(argv: list[str] | None = None) -> int:
     e.add_argument("model", help="a saved SAE folder (cfg.json + model.safetensors)")
     e.add_argument("data")
     e.add_argument("--device", default="auto", help="auto (CUDA when present), cpu, cuda or cuda:N")
+
+    sae = sub.add_parser("sae", help="SAEs in other libraries' formats: export ours, import theirs")
+    ssub_ = sae.add_subparsers(dest="sae_command", required=True)
+    sx = ssub_.add_parser("export", help="write a saved SAE of ours as SAELens 6 or sparsify files")
+    sx.add_argument("model", help="a saved SAE folder of ours (cfg.json + model.safetensors)")
+    sx.add_argument("--format", required=True, choices=["saelens", "sparsify"])
+    sx.add_argument("--out", required=True, help="a new folder for the exported files")
+    si_ = ssub_.add_parser("import", help="read an SAE folder (ours, SAELens, sparsify or dictionary_learning) "
+                                          "and save it as ours")
+    si_.add_argument("path", help="the SAE folder; its format is found from the weights file it holds")
+    si_.add_argument("--out", required=True, help="a new folder for our cfg.json + model.safetensors")
+    si_.add_argument("--k", type=_count, default=None,
+                     help="K of a SAELens jumprelu SAE read as our batchtopk (its files do not hold it)")
 
     data = sub.add_parser("data", help="datasets: generate the synthetic default, validate or write manifests")
     dsub = data.add_subparsers(dest="data_command", required=True)
@@ -229,6 +242,13 @@ def main(argv: list[str] | None = None) -> int:
                 if not row["converged"]:
                     print(f"warning: {row['name']} did not converge: {row['convergence']}", file=sys.stderr)
             print(result.out_dir / "results.csv")
+        elif args.command == "sae":
+            from . import formats
+
+            if args.sae_command == "export":
+                print(formats.export_sae(args.model, args.format, args.out))
+            else:
+                print(formats.import_sae(args.path, args.out, k=args.k))
         elif args.command == "data":
             return _data(args)
         elif args.command == "audio":
