@@ -227,7 +227,12 @@ def main(argv: list[str] | None = None) -> int:
         ap.error("argument --name: empty")  # it would fall back to the default name without a word
     try:
         if args.command == "train-grid":
+            from .sae import distributed
             from .sae.trainer import train_grid
+
+            # Under torchrun (--nproc-per-node N) each process trains a share of the grid; one writes.
+            distributed.init_from_env(args.device)
+            first = distributed.rank_and_world()[0] == 0
 
             configs = expand_grid(args.latent_dims, args.ks, [a.strip() for a in args.activations.split(",")], args.seeds)
             train = TrainConfig(epochs=args.epochs, batch_size=args.batch_size, data_seed=args.data_seed,
@@ -238,10 +243,11 @@ def main(argv: list[str] | None = None) -> int:
             eval_data = load_embeddings(args.eval_data) if args.eval_data else None
             result = train_grid(load_embeddings(args.data), configs, train, out_dir=args.out, eval_data=eval_data,
                                 quiet=args.quiet)
-            for row in result.table:  # said even with --quiet: an unfinished model must not pass unnoticed
+            for row in result.table if first else ():  # said even with --quiet: an unfinished model must not pass unnoticed
                 if not row["converged"]:
                     print(f"warning: {row['name']} did not converge: {row['convergence']}", file=sys.stderr)
-            print(result.out_dir / "results.csv")
+            if first:
+                print(result.out_dir / "results.csv")
         elif args.command == "sae":
             from . import formats
 

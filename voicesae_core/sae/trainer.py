@@ -42,7 +42,7 @@ from safetensors.torch import load_file, save_file
 from tqdm import tqdm
 
 from ..version import __version__
-from . import convergence, kernels
+from . import convergence, distributed, kernels
 from .config import SAEConfig, TrainConfig
 from ..arrays import as_data
 from ..device import exact_float32, resolve as resolve_device
@@ -256,10 +256,17 @@ def _fingerprint(configs, train: TrainConfig, data_hash: str) -> dict:
     return {"configs": [c.to_dict() for c in configs], "train": t, "data_sha256": data_hash}
 
 
-def _save_checkpoint(path: Path, members, fingerprint, epoch: int, step: int, done: bool, window_var: float) -> None:
-    tensors = {}
-    for m, mem in enumerate(members):
-        tensors.update(mem.state(f"{m}."))
+def _save_checkpoint(path: Path, members, local: list[int], fingerprint, epoch: int, step: int, done: bool,
+                     window_var: float) -> None:
+    """One file for the grid, model j's state under ``j.``; with several processes their states are
+    gathered and the first writes it (the same file one process would write)."""
+    states = {}
+    for j, mem in zip(local, members):
+        states.update({k: v.cpu() for k, v in mem.state(f"{j}.").items()})
+    parts = distributed.gather_to_first(states)
+    if parts is None:
+        return
+    tensors = {k: v for part in parts for k, v in part.items()}
     meta = {"format": CHECKPOINT_FORMAT, "voicesae_version": __version__, "fingerprint": fingerprint,
             "epoch": epoch, "step": step, "done": done, "window_var": window_var}
     with atomic_path(path) as tmp:
@@ -422,15 +429,18 @@ def train_grid(data, configs: list[SAEConfig], train: TrainConfig = TrainConfig(
     sample = x[torch.randperm(n, generator=gen)[: train.median_sample]]
     median = geometric_median(sample)
     data_mean = (sum_x / n).to(device)
+    # Under torchrun each process trains its share (``distributed``); alone, ``local`` is every config.
+    rank, world = distributed.rank_and_world()
+    local = distributed.share([c.latent_dim for c in configs], rank, world)
     members = []
-    for c in configs:
+    for c in (configs[j] for j in local):
         scale = 1.0 / math.sqrt(mean_sq_norm) if c.normalize_input and mean_sq_norm > 0 else 1.0
         members.append(GridMember(c, median, scale, train, device, backend))
 
     out = check_output(out_dir, (), "out_dir", kind="folder") if out_dir is not None else None
     ckpt = out / CHECKPOINT if out is not None else None
-    start_epoch, start_step, done, window_var = 0, 0, not members, 0.0
-    if ckpt is not None and ckpt.exists() and members:
+    start_epoch, start_step, done, window_var = 0, 0, not configs, 0.0
+    if ckpt is not None and ckpt.exists() and configs:
         if not resume:
             raise VoicesaeError(f"{ckpt}: exists; pass resume=True to continue it or delete it")
         try:
@@ -438,13 +448,16 @@ def train_grid(data, configs: list[SAEConfig], train: TrainConfig = TrainConfig(
         except VoicesaeError as e:
             if not replace_stale:
                 raise
-            print(f"{str(e).split(';')[0]}: replaced, the grid is trained afresh", file=sys.stderr)
-            shutil.rmtree(out / "models", ignore_errors=True)
-            (out / "results.csv").unlink(missing_ok=True)
-            ckpt.unlink()
+            distributed.barrier()  # every process has read the file before the first removes it
+            if rank == 0:
+                print(f"{str(e).split(';')[0]}: replaced, the grid is trained afresh", file=sys.stderr)
+                shutil.rmtree(out / "models", ignore_errors=True)
+                (out / "results.csv").unlink(missing_ok=True)
+                ckpt.unlink()
+            distributed.barrier()
         else:
-            for m, mem in enumerate(members):
-                mem.load_state(tensors, f"{m}.")
+            for j, mem in zip(local, members):  # one file for the grid: a model's state under its index
+                mem.load_state(tensors, f"{j}.")
             start_epoch, start_step, done = meta["epoch"], meta["step"], meta["done"]
             window_var = float(meta.get("window_var", 0.0))
 
@@ -458,7 +471,9 @@ def train_grid(data, configs: list[SAEConfig], train: TrainConfig = TrainConfig(
         x_on_device = _placed(x, device)
         shown = 0.0  # when the progress bar's FVU was last computed (it reads every model's error)
         bar = tqdm(total=train.epochs * n, initial=start_epoch * n + min(start_step * train.batch_size, n),
-                   unit="sample", unit_scale=True, disable=quiet, desc=f"grid of {len(members)} SAEs", dynamic_ncols=True)
+                   unit="sample", unit_scale=True, disable=quiet or rank > 0, dynamic_ncols=True,
+                   desc=f"grid of {len(configs)} SAEs" + (f" on {world} processes" if world > 1 else ""))
+        pending = None  # a model that diverged here, said once every process has heard of it
         with _model_parallel(workers) as pool, exact_float32():
             for epoch in range(start_epoch, train.epochs):
                 var_seen = 0.0
@@ -479,19 +494,27 @@ def train_grid(data, configs: list[SAEConfig], train: TrainConfig = TrainConfig(
                     save = ckpt is not None and (last or (train.checkpoint_every_steps and
                                                           (step + 1) % train.checkpoint_every_steps == 0))
                     try:
-                        if pool is None:
-                            _step_group(members, scaled)
-                        else:
-                            for future in [pool.submit(_step_group, g, scaled) for g in groups]:
-                                future.result()
-                        if window_end or save:
-                            _check_finite(members)
+                        if pending is None:
+                            if pool is None:
+                                _step_group(members, scaled)
+                            else:
+                                for future in [pool.submit(_step_group, g, scaled) for g in groups]:
+                                    future.result()
+                            if window_end or save:
+                                _check_finite(members)
                     except _Diverged as e:
+                        pending = (e, done_steps, epoch)
+                    # With several processes all stop together, at the next point where they all check.
+                    if (world == 1 or window_end or save) and distributed.any_true(pending is not None):
                         bar.close()
+                        if pending is None:
+                            raise VoicesaeError("another process of this grid stopped: one of its SAEs diverged "
+                                                "(its error says which); nothing of this run was saved")
+                        e, at, ep = pending
                         raise VoicesaeError(
                             f"SAE {e.cfg.name}: the loss became {e.value} {'at' if e.exact else 'by'} optimizer step "
-                            f"{done_steps} (epoch {epoch + 1}); training stopped and nothing of this run was saved "
-                            f"(learning rate {e.cfg.lr:g}: try a smaller one)") from None
+                            f"{at} (epoch {ep + 1}); training stopped and nothing of this run was saved "
+                            f"(learning rate {e.cfg.lr:g}: try a smaller one)")
                     bar.update(len(rows))
                     if not quiet and (time.perf_counter() - shown > 0.5 or last):
                         bar.set_postfix_str(_fvu_postfix(members, var_seen), refresh=False)
@@ -503,40 +526,51 @@ def train_grid(data, configs: list[SAEConfig], train: TrainConfig = TrainConfig(
                             m.window_sq_err = 0.0
                         window_var = 0.0
                     if save:
-                        _save_checkpoint(ckpt, members, fingerprint, epoch + (1 if last else 0), 0 if last else step + 1,
-                                         last and epoch + 1 == train.epochs, float(window_var))
-                if not quiet and ((epoch + 1) % max(1, train.epochs // 10) == 0 or epoch + 1 == train.epochs):  # ~10 lines
+                        _save_checkpoint(ckpt, members, local, fingerprint, epoch + (1 if last else 0),
+                                         0 if last else step + 1, last and epoch + 1 == train.epochs, float(window_var))
+                if not quiet and rank == 0 and ((epoch + 1) % max(1, train.epochs // 10) == 0 or epoch + 1 == train.epochs):  # ~10 lines
                     per_model = ", ".join(f"{m.cfg.name} {f:.4f}" for m, f in zip(members, _running_fvu(members, var_seen)))
                     bar.write(f"epoch {epoch + 1}/{train.epochs} running FVU per model: {per_model}", file=sys.stderr)
         bar.close()
     train_seconds = time.perf_counter() - t0
     eval_hash = data_hash if eval_data is None else sha256_array(x_eval)
 
-    trained = iter(members)
+    todo = [i for i in range(len(all_configs)) if i not in reused]  # configs[j] is all_configs[todo[j]]
+    finished = {}  # index into all_configs -> this process's finished model
+    for j, mem in zip(local, members):
+        cfg = configs[j]
+        sae = mem.sae
+        sae.fold_input_scale(mem.scale)
+        sae.eval()
+        dead_frac = float(mem.dead().float().mean())
+        # The verdict's dead latents: none fired over a whole epoch. The AuxK window (dead_frac_train,
+        # a tenth of an epoch) is too short to judge by on small data: at batch 18 it is one batch.
+        dead_epoch = float((mem.since_fired >= n).float().mean())
+        verdict = convergence.judge([a for a, _ in mem.curve], [b for _, b in mem.curve], total_steps, dead_epoch)
+        sae.info = {"train_data_sha256": data_hash, "train_rows": n, "input_scale_folded": mem.scale,
+                    "dead_frac_train": dead_frac, "dead_frac_epoch": dead_epoch, "train": train.to_dict(),
+                    "trained_on": trained_on, "train_steps": total_steps,
+                    "curve": {"step": [a for a, _ in mem.curve], "fvu": [b for _, b in mem.curve]},
+                    "convergence": verdict._asdict()}
+        # A finished run loaded again keeps the metrics saved with its models (same weights, same
+        # evaluation data): a rebuild never evaluates an unchanged model twice.
+        summary = _saved_metrics(_info_on_disk(out / "models" / cfg.name), eval_hash) if done and out is not None else None
+        if summary is None:
+            summary = evaluate_checked(sae, x_eval, train.eval_batch_size).summary()
+        sae.info["metrics"] = summary
+        finished[todo[j]] = sae
+    if world > 1:  # every process returns the whole grid (moved through the CPU: objects are pickled)
+        for part in distributed.all_gather({i: m.cpu() for i, m in finished.items()}):
+            finished.update({i: m.to(device) for i, m in part.items()})
     models, table = [], []
     for i, cfg in enumerate(all_configs):
         if i in reused:
             sae, summary = reused[i], _saved_metrics(reused[i].info, eval_hash)
+            if summary is None:
+                summary = evaluate_checked(sae, x_eval, train.eval_batch_size).summary()
         else:
-            mem = next(trained)
-            sae = mem.sae
-            sae.fold_input_scale(mem.scale)
-            sae.eval()
-            dead_frac = float(mem.dead().float().mean())
-            # The verdict's dead latents: none fired over a whole epoch. The AuxK window (dead_frac_train,
-            # a tenth of an epoch) is too short to judge by on small data: at batch 18 it is one batch.
-            dead_epoch = float((mem.since_fired >= n).float().mean())
-            verdict = convergence.judge([a for a, _ in mem.curve], [b for _, b in mem.curve], total_steps, dead_epoch)
-            sae.info = {"train_data_sha256": data_hash, "train_rows": n, "input_scale_folded": mem.scale,
-                        "dead_frac_train": dead_frac, "dead_frac_epoch": dead_epoch, "train": train.to_dict(),
-                        "trained_on": trained_on, "train_steps": total_steps,
-                        "curve": {"step": [a for a, _ in mem.curve], "fvu": [b for _, b in mem.curve]},
-                        "convergence": verdict._asdict()}
-            # A finished run loaded again keeps the metrics saved with its models (same weights, same
-            # evaluation data): a rebuild never evaluates an unchanged model twice.
-            summary = _saved_metrics(_info_on_disk(out / "models" / cfg.name), eval_hash) if done and out is not None else None
-        if summary is None:
-            summary = evaluate_checked(sae, x_eval, train.eval_batch_size).summary()
+            sae = finished[i]
+            summary = sae.info.pop("metrics")
         info = sae.info
         row = {"name": cfg.name, **{k: v for k, v in cfg.to_dict().items() if k != "d_in"},
                **summary, "dead_frac_train": info["dead_frac_train"], "dead_frac_epoch": info["dead_frac_epoch"],
@@ -547,13 +581,14 @@ def train_grid(data, configs: list[SAEConfig], train: TrainConfig = TrainConfig(
         sae.info["eval_data_sha256"] = eval_hash
         models.append(sae)
         table.append(row)
-        if out is not None:
+        if out is not None and rank == 0:  # one writer
             sae.save(out / "models" / cfg.name)
-    if out is not None:
+    if out is not None and rank == 0:
         _write_table(out / "results.csv", table)
-    if not quiet:
-        what = (f"loaded {len(members)} finished SAEs from {ckpt}" if done and members else
-                f"trained {len(members)} SAEs in {train_seconds:.1f} s")
+    distributed.barrier()  # the files are there for every process when it returns
+    if not quiet and rank == 0:
+        what = (f"loaded {len(configs)} finished SAEs from {ckpt}" if done and configs else
+                f"trained {len(configs)} SAEs in {train_seconds:.1f} s" + (f" on {world} processes" if world > 1 else ""))
         if reused:
             what += f"; {len(reused)} taken from finished grids ({', '.join(all_configs[i].name for i in reused)})"
         tqdm.write(what + (f"; results in {out}" if out else ""), file=sys.stderr)  # progress, not a result
@@ -611,7 +646,8 @@ def load_grid(out_dir: str | Path, configs: list[SAEConfig], train_data=None,
 
     A missing model is one error listing every absent name, not a silent gap in a figure. With
     ``train_data`` (n, d_in), each model must have been trained on exactly that data (its saved
-    ``train_data_sha256``): a grid folder left by another study's data is an error, not a result.
+    ``train_data_sha256``), or, imported (``formats.import_grid``), evaluated on it: a grid folder
+    left by another study's data is an error, not a result.
     """
     out = Path(out_dir)
     names = [c.name for c in configs]
@@ -632,6 +668,12 @@ def load_grid(out_dir: str | Path, configs: list[SAEConfig], train_data=None,
             if m.cfg.d_in != x.shape[1]:
                 raise VoicesaeError(f"{out / 'models' / c.name}: trained on {m.cfg.d_in}-dimensional embeddings, "
                                     f"the study's training set has {x.shape[1]}; retrain the grid (chapter 2)")
+            if "imported" in m.info:  # trained elsewhere: what must match is the data chapter 2 evaluated it on
+                if m.info.get("eval_data_sha256") != digest:
+                    raise VoicesaeError(f"{out / 'models' / c.name}: imported and evaluated on other data than the "
+                                        "study's training set; import the grid again (chapter 2: notebooks --only "
+                                        "02_train_grid)")
+                continue
             if m.info.get("train_data_sha256") != digest:
                 raise VoicesaeError(f"{out / 'models' / c.name}: trained on other data (its train_data_sha256 "
                                     f"{str(m.info.get('train_data_sha256'))[:12]}..., the study's training set's "
