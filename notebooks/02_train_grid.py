@@ -23,7 +23,10 @@
 # grid there is replaced, and the chapter says so).
 #
 # Reconstruction quality is reported as the fraction of variance unexplained (FVU, 0 is
-# perfect), on the SAE training set (the paper has no held-out split for it).
+# perfect), on the SAE training set (the paper has no held-out split for it). A study that lists
+# SAEs of its own under `models` (ours, SAELens, sparsify or dictionary_learning folders) has
+# them imported here instead of training: they are evaluated on the same set, and every later
+# chapter analyses them.
 
 # %% tags=["parameters"]
 study = "studies/paper-full.yml"  # the study file: the SAE training set, the grid and the training budget
@@ -40,6 +43,7 @@ from IPython.display import Markdown
 from voicesae_core import TrainConfig, expand_grid, train_grid
 from voicesae_core.analysis import probe
 from voicesae_core.files import write_csv
+from voicesae_core.formats.grid import import_grid
 from voicesae_core.report import plots
 from voicesae_core.report.study import check_parameters, load as load_study
 from voicesae_core.sae import convergence
@@ -50,13 +54,20 @@ data = s.dataset("sae_train")
 g = s.grid
 epochs, batch_size = s.training.plan(len(data.embeddings))  # at least training.steps optimizer steps
 configs = expand_grid(g.latent_dims, g.ks, [g.activation], g.seeds)
-print(f"{len(configs)} SAEs on {len(data.embeddings):,} embeddings of dimension {data.embeddings.shape[1]}, "
-      f"{epochs} epoch(s) at batch {batch_size} (at least {s.training.steps} optimizer steps)")
+if s.models:
+    print(f"{len(s.models)} SAEs imported from the study's models (not trained here), evaluated on "
+          f"{len(data.embeddings):,} embeddings of dimension {data.embeddings.shape[1]}")
+else:
+    print(f"{len(configs)} SAEs on {len(data.embeddings):,} embeddings of dimension {data.embeddings.shape[1]}, "
+          f"{epochs} epoch(s) at batch {batch_size} (at least {s.training.steps} optimizer steps)")
 
 # %%
-result = train_grid(data.embeddings, configs,
-                    TrainConfig(epochs=epochs, batch_size=batch_size, device=s.device),
-                    out_dir=Path(output_dir) / "grid", quiet=False, replace_stale=True)
+if s.models:
+    result = import_grid([s.resolve(m) for m in s.models], data.embeddings, Path(output_dir) / "grid", s.device)
+else:
+    result = train_grid(data.embeddings, configs,
+                        TrainConfig(epochs=epochs, batch_size=batch_size, device=s.device),
+                        out_dir=Path(output_dir) / "grid", quiet=False, replace_stale=True)
 table = pd.DataFrame(result.table)
 write_csv(Path(output_dir) / "tables" / "grid_training.csv", table, index=False)
 display(Markdown(convergence.warning(result.models) or f"All {len(result.models)} SAEs converged (chapter 2's curves below)."))
@@ -100,3 +111,8 @@ plots.publish(plots.training_curves([m for m, row in zip(result.models, result.t
 #
 # Training curves of the grid's SAEs, one panel per K, a line per latent size (dashed: not converged).
 # ```
+
+# %%
+no_curve = [m.cfg.name for m in result.models if not m.info.get("curve")]
+Markdown(f"No training curve for {len(no_curve)} imported SAE(s) ({', '.join(no_curve)}): they were trained "
+         "elsewhere, so their panels are empty and their convergence is not judged." if no_curve else "")

@@ -66,6 +66,10 @@ result = train_grid(data.embeddings, trained,
 print(f"{len(trained)} SAEs ({len(configs)} configurations x {len(options.seeds)} seeds), {epochs} "
       f"epoch(s), batch {batch_size}: {time.perf_counter() - t0:.0f} s (a rerun loads the finished models)")
 models = result.models
+if s.models:  # the grid was imported: say that these are not those models
+    display(Markdown(f"This study's grid was imported (its `models`), so the {len(trained)} SAEs here are trained by "
+                     "voicesae on the study's SAE training set with its `training` budget; none of them is an "
+                     "imported model, and what they show is how stable *our* training is on these data."))
 display(Markdown(convergence.warning(models)))
 
 # %% [markdown]

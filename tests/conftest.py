@@ -148,3 +148,17 @@ def tone(seconds, sr=16000, freq=220.0, amp=0.5, seed=0):
     t = np.arange(int(seconds * sr)) / sr
     x = sum(np.sin(2 * np.pi * freq * h * t) / h for h in (1, 2, 3)) + 0.05 * rng.standard_normal(len(t))
     return (amp * x / np.abs(x).max()).astype(np.float32)
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    """For tests/formats: (models by activation, x), a TopK, a ReLU and a BatchTopK SAE of ours
+    trained on 1,200 random 24-d rows (input scale folded into the biases, as every saved model)."""
+    import torch
+    from voicesae_core import TrainConfig, expand_grid, train_grid
+    g = torch.Generator().manual_seed(3)
+    x = (torch.randn(1200, 24, generator=g) @ torch.randn(24, 24, generator=g) + 2.0).numpy()
+    configs = expand_grid([48], [6], ["topk", "relu", "batchtopk"])
+    result = train_grid(x, configs, TrainConfig(epochs=3, batch_size=100), out_dir=tmp_path_factory.mktemp("grid"),
+                        quiet=True)
+    return {m.cfg.activation: m for m in result.models}, torch.from_numpy(x)

@@ -1,23 +1,16 @@
 """dictionary_learning's ae.pt + config.json, read, checked against the real dictionary_learning
 classes (the PyPI release 0.1.0; see the Makefile for why it is installed without its dependencies)."""
 import json
-import sys
-import types
 
 import pytest
 import torch
 
-from conftest import close
+from foreign_saes import close  # first: it stands in for nnsight, which dictionary_learning imports
+from dictionary_learning.dictionary import AutoEncoder
+from dictionary_learning.trainers.batch_top_k import BatchTopKSAE
+from dictionary_learning.trainers.top_k import AutoEncoderTopK
 from voicesae_core import VoicesaeError
 from voicesae_core.formats import read_sae
-
-# dictionary_learning's package __init__ imports nnsight for its language-model activation buffer,
-# which these SAE classes never touch; nnsight 0.3 needs torchvision, which breaks beside the CPU
-# torch wheel. An empty stand-in lets its real SAE classes import.
-sys.modules.setdefault("nnsight", types.SimpleNamespace(LanguageModel=object))
-from dictionary_learning.dictionary import AutoEncoder  # noqa: E402
-from dictionary_learning.trainers.batch_top_k import BatchTopKSAE  # noqa: E402
-from dictionary_learning.trainers.top_k import AutoEncoderTopK  # noqa: E402
 
 
 def save(ae, folder, dict_class, **trainer):

@@ -9,7 +9,7 @@ from sae_lens.saes.jumprelu_sae import JumpReLUSAE, JumpReLUSAEConfig
 from sae_lens.saes.standard_sae import StandardSAE, StandardSAEConfig
 from sae_lens.saes.topk_sae import TopKSAE, TopKSAEConfig
 
-from conftest import close
+from foreign_saes import close
 from voicesae_core import VoicesaeError
 from voicesae_core.formats import export_sae, read_sae
 

@@ -5,7 +5,7 @@ import pytest
 import torch
 from sparsify import SparseCoder, SparseCoderConfig
 
-from conftest import close
+from foreign_saes import close
 from voicesae_core import VoicesaeError
 from voicesae_core.formats import export_sae, read_sae
 

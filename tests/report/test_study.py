@@ -137,7 +137,7 @@ def test_study_check_prints_the_study_as_the_notebooks_read_it(tmp_path):
     r = subprocess.run([sys.executable, "-m", "voicesae_core", "study", "check", str(_study(tmp_path, BASE + "x: 1"))],
                        capture_output=True, text=True)
     assert r.returncode == 2 and r.stderr.strip().endswith("s.yml: x: unknown key (keys here: name, datasets, features, "
-                                                           "grid, single, training, chapters, device, sources)")
+                                                           "grid, single, training, chapters, models, device, sources)")
 
 
 def test_a_nemo_speaker_model_is_a_path_from_the_study_file_and_a_name_stays_a_name(tmp_path):

@@ -51,7 +51,9 @@ def core_hash() -> str:
 def notebook_keys(study: study_file.Study) -> dict[str, str]:
     """The key of every notebook (see the module doc), in order."""
     data = _sha(*[study.manifest_path(role).read_bytes() for role in sorted(study.datasets)])
-    base = _sha(core_hash(), data, study.sha256())
+    # The study names imported SAEs by path: their files' contents are inputs too.
+    models = _sha(*[f.read_bytes() for m in study.models for f in sorted(study.resolve(m).iterdir()) if f.is_file()])
+    base = _sha(core_hash(), data, models, study.sha256())
     source_dir = notebooks_dir(study)
     keys, previous = {}, base
     for name in ORDER:

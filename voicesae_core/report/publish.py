@@ -193,9 +193,16 @@ def provenance(study, shown_study: str, runs: dict[str, dict | None], reused: se
     lines += ["## Convergence of the grid", ""]
     if grid_table.is_file():
         t = pd.read_csv(grid_table)
-        bad = t.loc[~t["converged"].astype(bool), "name"].tolist()
-        lines.append(f"{len(t) - len(bad)} of {len(t)} SAEs of the grid converged (chapter 2 draws every training curve)"
-                     + (f"; not converged: {', '.join(bad)}." if bad else "."))
+        imported = t["converged"].isna()  # imported without a training curve: not judged
+        bad = t.loc[~imported & (t["converged"].astype(str) != "True"), "name"].tolist()
+        judged = int((~imported).sum())
+        if judged:
+            lines.append(f"{judged - len(bad)} of {judged} SAEs of the grid converged (chapter 2 draws every "
+                         "training curve)" + (f"; not converged: {', '.join(bad)}." if bad else "."))
+        if imported.any():
+            lines.append(f"{int(imported.sum())} of the grid's {len(t)} SAEs were imported (the study's `models`), "
+                         f"trained elsewhere with no training curve; their convergence is not judged: "
+                         f"{', '.join(t.loc[imported, 'name'])}.")
     else:
         lines.append("No grid results (chapter 2 has not run).")
     return "\n".join(lines) + "\n"

@@ -232,7 +232,10 @@ def markdown(study, tables: Path) -> str:
     lines = ["## Scorecard: the paper's claims, checked by this build", "",
              "Each row: a claim of the paper, its number, ours (with our 95 % bootstrap interval over the test rows in "
              "brackets where we have one) and a verdict computed from the chapters' tables when the book was built. "
-             "Ours come from the study's data, not the paper's; the chapters say why they differ.", "",
+             "Ours come from the study's data, not the paper's; the chapters say why they differ."
+             + (f" The grid's {len(study.models)} SAEs were not trained by this build: they were imported from the "
+                "study's `models` (trained elsewhere; chapter 2 lists them and evaluates them on the study's data)."
+                if study.models else ""), "",
              "| claim | paper | ours | verdict | chapter |", "| --- | --- | --- | --- | --- |"]
     lines += [f"| {r.claim} | {r.paper} | {r.ours} | {r.verdict} | {_link(r.chapter)} |" for r in found]
     if not found:

@@ -271,6 +271,11 @@ class Study:
     single: Single = field(default_factory=Single)
     training: Training = field(default_factory=Training)
     chapters: Chapters = field(default_factory=Chapters)
+    models: list[str] = field(default_factory=list)
+    """SAE folders to analyse instead of training the grid (relative to this file), each ours or from
+    SAELens, sparsify or dictionary_learning (what ``python -m voicesae_core sae import`` reads).
+    Chapter 2 imports and evaluates them; the grid is theirs (leave ``grid`` out, or give exactly their
+    latent sizes, Ks, activation and seeds; they must fill it), and ``single`` must be one of them."""
     device: str = "auto"
     """Where every chapter's SAEs train and run and chapter 6 extracts embeddings: auto (CUDA when
     present), cpu, cuda or cuda:N. A notebook's ``device`` parameter replaces it for one run."""
@@ -376,6 +381,7 @@ class Study:
             d["chapters"]["audio"]["recordings_manifest"] = rel(d["chapters"]["audio"]["recordings_manifest"])
             d["chapters"]["audio"]["models"] = [rel(m) if m.endswith(".nemo") else m
                                                 for m in d["chapters"]["audio"]["models"]]
+            d["models"] = [rel(m) for m in d["models"]]
         return d
 
     def write(self, path: str | Path) -> Path:
@@ -473,8 +479,47 @@ def from_dict(raw: dict, path: str | Path = "study.yml") -> Study:
     """A checked Study from plain data (what ``load`` reads from YAML)."""
     study = checked.convert(raw, Study, "", str(path))
     study.path = Path(path)
+    if study.models:
+        _grid_from_models(study, grid_given="grid" in raw, single_given="single" in raw)
     _check(study)
     return study
+
+
+def _grid_from_models(study: Study, grid_given: bool, single_given: bool) -> None:
+    """Set the grid (and, with one model and no ``single``, the single model) from the SAEs of
+    ``models``, after checking they make one full grid; a ``grid`` the study gives must be theirs."""
+    from ..formats import read_sae
+    from ..sae.config import expand_grid
+    where, configs = study.path, {}
+    for i, rel in enumerate(study.models):
+        try:
+            cfg = read_sae(study.resolve(rel)).cfg
+        except VoicesaeError as e:
+            raise VoicesaeError(f"{where}: models[{i}]: {e}".replace(" give --k", " import it first with "
+                                "python -m voicesae_core sae import --k K, and list the imported folder")) from None
+        if cfg.name in configs:
+            raise VoicesaeError(f"{where}: models[{i}] {rel}: holds {cfg.name}, as models[{configs[cfg.name][0]}] "
+                                "does; the SAEs of a grid need different latent sizes, Ks or seeds")
+        configs[cfg.name] = (i, cfg)
+    cfgs = [c for _, c in configs.values()]
+    acts = sorted({c.activation for c in cfgs})
+    if len(acts) > 1:
+        raise VoicesaeError(f"{where}: models: the SAEs mix activations {acts}; a grid has one")
+    theirs = Grid(latent_dims=sorted({c.latent_dim for c in cfgs}),
+                  ks=sorted({c.k for c in cfgs}) if acts[0] != "relu" else study.grid.ks,  # relu ignores K
+                  activation=acts[0], seeds=sorted({c.seed for c in cfgs}))
+    missing = [c.name for c in expand_grid(theirs.latent_dims, theirs.ks, [theirs.activation], theirs.seeds)
+               if c.name not in configs]
+    if missing:
+        raise VoicesaeError(f"{where}: models: the SAEs do not fill a latent size x K grid ({len(missing)} missing: "
+                            f"{', '.join(missing[:6])}{' ...' if len(missing) > 6 else ''}); the chapters compare "
+                            "every latent size at every K, so list SAEs that make a full grid")
+    if grid_given and checked.plain(study.grid) != checked.plain(theirs):
+        raise VoicesaeError(f"{where}: grid: {checked.plain(study.grid)} is not the grid of the SAEs in models "
+                            f"({checked.plain(theirs)}); leave grid out to take theirs")
+    study.grid = theirs
+    if not single_given and len(cfgs) == 1:
+        study.single = Single(latent_dim=cfgs[0].latent_dim, k=cfgs[0].k if acts[0] != "relu" else study.single.k)
 
 
 PROBABILITIES = ("min_precision", "min_share", "min_child_share", "p_target", "thresholds")

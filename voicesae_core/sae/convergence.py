@@ -85,16 +85,24 @@ def of_model(sae) -> Verdict | None:
 
 def warning(models) -> str:
     """A Markdown warning naming every model of ``models`` that did not converge, with why; '' when
-    all did. A model without a recorded verdict is named as such."""
-    lines = []
+    all did. A model without a recorded verdict is named as such, an imported one (``info.imported``,
+    no curve) as imported and not judged."""
+    lines, imported = [], []
     for m in models:
         v = of_model(m)
-        if v is None:
+        if v is None and "imported" in m.info:
+            imported.append(f"* `{m.cfg.name}`: from {m.info['imported'].get('format', '?')}")
+        elif v is None:
             lines.append(f"* `{m.cfg.name}`: no training curve recorded (trained by an older version)")
         elif not v.converged:
             lines.append(f"* `{m.cfg.name}`: {'; '.join(v.reasons)}")
-    if not lines:
-        return ""
-    return (f"**Warning: {len(lines)} of {len(models)} SAEs used here did not converge**, so their numbers "
-            "below describe an unfinished model (chapter 2 shows the training curves; train longer: "
-            "raise the study's training.steps, or chapters.audio.steps for chapter 6's):\n\n" + "\n".join(lines))
+    out = []
+    if lines:
+        out.append(f"**Warning: {len(lines)} of {len(models)} SAEs used here did not converge**, so their numbers "
+                   "below describe an unfinished model (chapter 2 shows the training curves; train longer: "
+                   "raise the study's training.steps, or chapters.audio.steps for chapter 6's):\n\n" + "\n".join(lines))
+    if imported:
+        out.append(f"**{len(imported)} of {len(models)} SAEs used here were imported** (the study's `models`): "
+                   "trained elsewhere, on data this book does not know, with no training curve, so whether "
+                   "they finished training is not judged here:\n\n" + "\n".join(imported))
+    return "\n\n".join(out)
