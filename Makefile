@@ -32,18 +32,18 @@ $(VENV)/.%-installed: $(DEPS) $(VENV)/.torch-2.13.0
 	touch $@
 
 # The tests execute the notebooks and build the quick book, so they need the book and audio
-# extras, read the book in Debian's chromium, and load exported SAEs in SAELens, sparsify and
-# dictionary_learning (the interop extra). On TEST_WORKERS pytest-xdist workers: each test
+# extras, read the book in Debian's chromium, load exported SAEs in SAELens, sparsify and
+# dictionary_learning (the interop extra) and extract on a local Ray instance (the ray extra). On TEST_WORKERS pytest-xdist workers: each test
 # file stays on one worker, the two end-to-end books start first (tests/conftest.py).
 # The extras in one pip call (one resolution, one editable build: about 40 s less than three).
 TEST_WORKERS ?= 2
-test: $(VENV)/.test,book,audio,interop-installed $(VENV)/.dictionary-learning-0.1.0 system-tools
+test: $(VENV)/.test,book,audio,interop,ray-installed $(VENV)/.dictionary-learning-0.1.0 system-tools
 	$(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadscope --no-loadscope-reorder --durations=15
 
 # dictionary_learning (PyPI 0.1.0) for tests/formats only, without its dependencies: they include
 # nnsight 0.3, which needs torchvision, which breaks beside the CPU torch wheel; its SAE classes
 # need only torch and einops (installed with NeMo). The test stands in an empty nnsight module.
-$(VENV)/.dictionary-learning-0.1.0: $(VENV)/.test,book,audio,interop-installed
+$(VENV)/.dictionary-learning-0.1.0: $(VENV)/.test,book,audio,interop,ray-installed
 	$(PIP) install --quiet --no-deps $(PIN) dictionary-learning==0.1.0
 	touch $@
 
@@ -91,7 +91,7 @@ gpu-check: $(VENV)/.test-installed $(VENV)/.book-installed $(VENV)/.audio-instal
 	$(BIN)/python bench/gpu_check.py $(GPU_CHECK_ARGS)
 
 # Refresh the pins after changing pyproject.toml (needs every extra installed).
-lock: $(VENV)/.test,book,audio,interop-installed $(VENV)/.dictionary-learning-0.1.0 $(VENV)/.bench-installed
+lock: $(VENV)/.test,book,audio,interop,ray-installed $(VENV)/.dictionary-learning-0.1.0 $(VENV)/.bench-installed
 	{ echo "# Exact versions of everything the set-up installs (used as pip constraints by the Makefile)."; \
 	  echo "# Regenerate: make lock (after changing pyproject.toml)."; \
 	  $(PIP) freeze | grep -v -E "^(-e|voicesae|torch==|# Editable)"; echo "torch==2.13.0"; } > requirements/constraints.txt

@@ -180,6 +180,14 @@ def main(argv: list[str] | None = None) -> int:
     ex.add_argument("--device", default="auto", help="auto (CUDA when present), cpu, cuda or cuda:N")
     ex.add_argument("--name", default=None)
     ex.add_argument("--seed", type=_seed, default=0, help="for random:* models")
+    ex.add_argument("--engine", choices=["local", "ray"], default="local",
+                    help="local: in this process; ray: Ray Data batch inference, a pool of actors each holding the "
+                         "model (needs ray[data]); the same files either way")
+    ex.add_argument("--address", default=None, help="--engine ray: a running cluster (ray start --head prints it; "
+                                                    "auto finds a local one); default: start one here")
+    ex.add_argument("--workers", type=_count, default=None, help="--engine ray: embedding actors (default 2)")
+    ex.add_argument("--gpus-per-worker", type=_seconds, default=None,
+                    help="--engine ray: GPUs per actor (default 0: CPU actors)")
     ex.add_argument("--quiet", action="store_true")
 
     def study_arguments(parser):
@@ -368,9 +376,20 @@ def _audio(args) -> int:
         print(r.manifest)
     else:
         from .audio import extract
+        cluster = None
+        ray_only = {"--address": args.address, "--workers": args.workers, "--gpus-per-worker": args.gpus_per_worker}
+        if args.engine == "ray":
+            from .audio.ray_engine import RayOptions
+            if args.device != "auto":
+                raise VoicesaeError(f"--device {args.device}: with --engine ray the workers' device is set by "
+                                    "--gpus-per-worker (0: CPUs)")
+            cluster = RayOptions(args.address, args.workers or 2, args.gpus_per_worker or 0.0)
+        elif any(v is not None for v in ray_only.values()):  # never silently ignored
+            given = [k for k, v in ray_only.items() if v is not None]
+            raise VoicesaeError(f"{', '.join(given)}: only for --engine ray (this run's engine is local)")
         r = extract.extract(args.nemo_manifest, args.out, args.model, name=args.name, batch_size=args.batch_size,
                             min_duration=args.min_duration, normalization=args.normalization, device=args.device,
-                            seed=args.seed, quiet=args.quiet)
+                            seed=args.seed, quiet=args.quiet, cluster=cluster)
         print(r.summary(), file=sys.stderr)
         print(r.manifest)
     return 0

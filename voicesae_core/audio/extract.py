@@ -28,6 +28,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
@@ -36,6 +37,9 @@ from . import clip, nemo_manifest, speaker_model
 from ..errors import VoicesaeError
 from ..files import atomic_path, check_output, read_json, sha256_file, write_csv, write_json
 from ..data.manifest import FIXED_LABELS, STANDARD_MEANINGS, bad_label, write_manifest
+
+if TYPE_CHECKING:
+    from . import ray_engine
 
 NORMALIZATIONS = ("none", "l2", "nemo")
 SKIPPED_COLUMNS = ["id", "row", "audio_filepath", "reason", "message"]
@@ -163,13 +167,15 @@ def _save_part(out_dir: Path, ids: list[str], emb: list[np.ndarray], notes: list
 def extract(nemo_in: str | Path, out_dir: str | Path, model: str | speaker_model.SpeakerModel = "random:titanet-small",
             name: str | None = None, batch_size: int = 16, min_duration: float = 0.5, normalization: str = "none",
             device: str = "auto", seed: int = 0, columns: dict | None = None, flush_every: int = 256,
-            quiet: bool = False) -> ExtractResult:
+            quiet: bool = False, cluster: "ray_engine.RayOptions | None" = None) -> ExtractResult:
     """Embed every row of the NeMo manifest ``nemo_in`` into ``out_dir`` (see the module's docstring).
     ``device`` (auto, cpu, cuda or cuda:N) is where a model named by ``model`` is loaded; a loaded
-    ``SpeakerModel`` runs where it is. Either way the device is part of ``extraction.json``."""
-    from tqdm import tqdm
+    ``SpeakerModel`` runs where it is. Either way the device is part of ``extraction.json``.
 
-    from ..device import describe, exact_float32, resolve as resolve_device
+    ``cluster``: embed on a Ray cluster instead (``ray_engine``; ``model`` must then be a name or path,
+    which each of its workers loads). Everything else is the same: the parts, the resume, the one
+    normalisation over all rows at the end, ``manifest.json`` and ``skipped.csv``."""
+    from ..device import describe, resolve as resolve_device
 
     # Everything that can be checked is, before a model is loaded or a clip embedded.
     if normalization not in NORMALIZATIONS:
@@ -185,11 +191,18 @@ def extract(nemo_in: str | Path, out_dir: str | Path, model: str | speaker_model
     ids = row_ids(rows, nemo_in)
     _check_labels(rows, nemo_in)
     keys = row_keys(rows, min_duration)
-    m = model if isinstance(model, speaker_model.SpeakerModel) else speaker_model.load(model, device, seed)
+    if cluster is not None:
+        from . import ray_engine
+        if not isinstance(model, str):
+            raise VoicesaeError("extract on Ray: give the model by name or path (each worker loads its own copy)")
+        device = cluster.device
+    # On Ray the model is loaded here too, on the CPU, for what identifies the embeddings (its provenance)
+    m = model if isinstance(model, speaker_model.SpeakerModel) else speaker_model.load(
+        model, device if cluster is None else "cpu", seed)
 
     # An interrupted run may be resumed only with the same model, on the same kind of device (a GPU's
     # embeddings differ from a CPU's in the last float32 digits: one table never mixes them).
-    stamp = json.loads(json.dumps({**m.provenance, "device": describe(m.device)}))  # as JSON reads it back
+    stamp = json.loads(json.dumps({**m.provenance, "device": describe(m.device) if cluster is None else device}))
     stamp_path = out_dir / "extraction.json"
     earlier = read_json(stamp_path) if stamp_path.exists() else stamp
     if isinstance(earlier, dict):
@@ -209,63 +222,24 @@ def extract(nemo_in: str | Path, out_dir: str | Path, model: str | speaker_model
         if rid in fresh:
             continue
         if row.get("duration") is not None and row["duration"] < min_duration:
-            skipped.append({"id": rid, "row": row["_row"], "audio_filepath": row["audio_filepath"], "reason": "too_short",
-                            "message": f"duration {row['duration']} s < min_duration {min_duration} s"})
+            skipped.append(skip_row(rid, row, "too_short", f"duration {row['duration']} s < min_duration {min_duration} s"))
             continue
         pending.append((rid, row, key))
     # Similar durations together: little padding to compute. (Results do not depend on it.)
     pending.sort(key=lambda p: p[1].get("duration") or 0.0)
 
+    def flush(new: list[tuple[str, np.ndarray, str, str]]) -> None:
+        """Save embedded rows (id, raw embedding, audio notes, key) as a part: what a rerun reuses."""
+        _save_part(out_dir, [r[0] for r in new], [r[1] for r in new], [r[2] for r in new], [r[3] for r in new])
+        done.update((rid, (e, note, key)) for rid, e, note, key in new)
+        fresh.update(r[0] for r in new)
+
     start = time.perf_counter()
-    new_ids, new_emb, new_notes, new_keys = [], [], [], []
-    bar = tqdm(total=len(pending), desc=f"embedding ({m.source})", unit="clip", disable=quiet)
-    batches = [pending[b: b + batch_size] for b in range(0, len(pending), batch_size)]
-
-    def read(batch):
-        """A batch's clips decoded: (signals, [(rid, key, note, row)], [skipped rows])."""
-        signals, kept, bad = [], [], []
-        for rid, row, key in batch:
-            try:
-                sound = clip.read(row["audio_filepath"], row["offset"], row.get("duration"), m.sample_rate, min_duration)
-            except clip.BadAudio as e:
-                bad.append({"id": rid, "row": row["_row"], "audio_filepath": row["audio_filepath"],
-                            "reason": e.reason, "message": str(e)})
-                continue
-            signals.append(sound.signal)
-            kept.append((rid, key, "; ".join(sound.notes), row))
-        return signals, kept, bad
-
-    # The next batch is decoded in a thread while this one is embedded (decoding and resampling
-    # release the GIL), so a GPU does not wait for the disk. The results do not depend on it.
-    decoder = ThreadPoolExecutor(1)
-    upcoming = decoder.submit(read, batches[0]) if batches else None
-    try:
-        for i, batch in enumerate(batches):
-            signals, kept, bad = upcoming.result()
-            upcoming = decoder.submit(read, batches[i + 1]) if i + 1 < len(batches) else None
-            skipped.extend(bad)
-            if signals:
-                with exact_float32():  # CUDA would convolve in TF32, ~1e-3 off the CPU's embeddings
-                    embedded = m.embed(signals)
-                for (rid, key, note, row), e in zip(kept, embedded):
-                    if not np.all(np.isfinite(e)):  # the model's failure on this clip, said, never saved
-                        skipped.append({"id": rid, "row": row["_row"], "audio_filepath": row["audio_filepath"],
-                                        "reason": "non_finite", "message": "the speaker model returned NaN or inf"})
-                        continue
-                    new_emb.append(e)
-                    new_ids.append(rid)
-                    new_notes.append(note)
-                    new_keys.append(key)
-            bar.update(len(batch))
-            bar.set_postfix(skipped=len(skipped))
-            if len(new_ids) >= flush_every or (i + 1 == len(batches) and new_ids):
-                _save_part(out_dir, new_ids, new_emb, new_notes, new_keys)
-                done.update(zip(new_ids, zip(new_emb, new_notes, new_keys)))
-                fresh.update(new_ids)
-                new_ids, new_emb, new_notes, new_keys = [], [], [], []
-    finally:
-        decoder.shutdown(cancel_futures=True)
-    bar.close()
+    if cluster is None:
+        _embed_here(m, pending, batch_size, min_duration, flush_every, flush, skipped, quiet)
+    else:
+        ray_engine.embed(model, seed, m.sample_rate, pending, batch_size, min_duration, flush_every, flush, skipped,
+                         cluster, quiet)
     seconds = time.perf_counter() - start
 
     skipped_table = pd.DataFrame(skipped, columns=SKIPPED_COLUMNS).sort_values("row").reset_index(drop=True)
@@ -306,6 +280,63 @@ def extract(nemo_in: str | Path, out_dir: str | Path, model: str | speaker_model
                    command=f"python -m voicesae_core audio extract {nemo_in} --out {out_dir} --model {m.source}",
                    seed=seed, columns=meanings, normalization=sentence, extra_provenance=provenance)
     return result
+
+
+def _embed_here(m: speaker_model.SpeakerModel, pending: list, batch_size: int, min_duration: float,
+                flush_every: int, flush, skipped: list, quiet: bool) -> None:
+    """The local engine: ``pending`` [(id, row, key)] embedded in this process, in batches; every
+    ``flush_every`` embedded rows go to ``flush``, every row not embedded to ``skipped``."""
+    from tqdm import tqdm
+
+    from ..device import exact_float32
+
+    new = []
+    bar = tqdm(total=len(pending), desc=f"embedding ({m.source})", unit="clip", disable=quiet)
+    batches = [pending[b: b + batch_size] for b in range(0, len(pending), batch_size)]
+
+    def read(batch):
+        """A batch's clips decoded: (signals, [(rid, key, note, row)], [skipped rows])."""
+        signals, kept, bad = [], [], []
+        for rid, row, key in batch:
+            try:
+                sound = clip.read(row["audio_filepath"], row["offset"], row.get("duration"), m.sample_rate, min_duration)
+            except clip.BadAudio as e:
+                bad.append(skip_row(rid, row, e.reason, str(e)))
+                continue
+            signals.append(sound.signal)
+            kept.append((rid, key, "; ".join(sound.notes), row))
+        return signals, kept, bad
+
+    # The next batch is decoded in a thread while this one is embedded (decoding and resampling
+    # release the GIL), so a GPU does not wait for the disk. The results do not depend on it.
+    decoder = ThreadPoolExecutor(1)
+    upcoming = decoder.submit(read, batches[0]) if batches else None
+    try:
+        for i, batch in enumerate(batches):
+            signals, kept, bad = upcoming.result()
+            upcoming = decoder.submit(read, batches[i + 1]) if i + 1 < len(batches) else None
+            skipped.extend(bad)
+            if signals:
+                with exact_float32():  # CUDA would convolve in TF32, ~1e-3 off the CPU's embeddings
+                    embedded = m.embed(signals)
+                for (rid, key, note, row), e in zip(kept, embedded):
+                    if not np.all(np.isfinite(e)):  # the model's failure on this clip, said, never saved
+                        skipped.append(skip_row(rid, row, "non_finite", "the speaker model returned NaN or inf"))
+                        continue
+                    new.append((rid, e, note, key))
+            bar.update(len(batch))
+            bar.set_postfix(skipped=len(skipped))
+            if len(new) >= flush_every or (i + 1 == len(batches) and new):
+                flush(new)
+                new = []
+    finally:
+        decoder.shutdown(cancel_futures=True)
+    bar.close()
+
+
+def skip_row(rid: str, row: dict, reason: str, message: str) -> dict:
+    """A row of skipped.csv."""
+    return {"id": rid, "row": row["_row"], "audio_filepath": row["audio_filepath"], "reason": reason, "message": message}
 
 
 # ------------------------------------------------------------------------------- several models

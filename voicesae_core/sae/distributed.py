@@ -39,6 +39,14 @@ def init_from_env(device: str) -> bool:
     if cuda:
         torch.cuda.set_device(int(os.environ.get("LOCAL_RANK", "0")))
     dist.init_process_group("nccl" if cuda else "gloo")
+    # The processes of one machine share its cores: each takes OMP_NUM_THREADS (torchrun sets 1) or
+    # its part of them, for torch and numba alike. Numba's OpenMP layer, once started, would raise
+    # torch's count to all cores; two processes spinning two threads each on 2 cores ran 10-20 x slower.
+    import numba
+    local = int(os.environ.get("LOCAL_WORLD_SIZE", "1"))
+    threads = int(os.environ.get("OMP_NUM_THREADS") or 0) or max(1, (os.cpu_count() or 1) // local)
+    numba.set_num_threads(max(1, min(threads, numba.config.NUMBA_NUM_THREADS)))
+    torch.set_num_threads(threads)
     return True
 
 

@@ -330,7 +330,14 @@ def _model_parallel(workers: int):
     """A pool of ``workers`` threads, each running its models with one thread (torch's intra-op
     threads set to 1 for the duration, numba's per thread), or None when workers == 1."""
     if workers == 1:
-        yield None
+        # numba's kernels take no more threads than torch may (under torchrun, OMP_NUM_THREADS=1 per
+        # process: two processes each spinning two OpenMP threads on two cores ran 8 x slower).
+        before = numba.get_num_threads()
+        numba.set_num_threads(max(1, min(before, torch.get_num_threads())))
+        try:
+            yield None
+        finally:
+            numba.set_num_threads(before)
         return
     before = torch.get_num_threads()
     torch.set_num_threads(1)
