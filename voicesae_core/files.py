@@ -62,6 +62,8 @@ def read_json(path: str | os.PathLike):
         return json.loads(Path(path).read_text())
     except (json.JSONDecodeError, UnicodeDecodeError) as e:
         raise VoicesaeError(f"{path}: not valid JSON ({e})") from None
+    except OSError as e:  # missing, a folder, unreadable
+        raise VoicesaeError(f"{path}: cannot be read ({e.strerror or e})") from None
 
 
 def write_json(path: str | os.PathLike, obj) -> None:

@@ -119,3 +119,58 @@ def test_weights_changed_after_export_are_imported_as_a_foreign_model(trained, t
     back = read_sae(tmp_path / "tuned")
     assert "train_data_sha256" not in back.info
     assert back.info["imported"]["notes"][-1].startswith("weights changed since voicesae exported them")
+
+
+def test_a_pre_6_topk_config_reads_as_topk_and_an_unknown_activation_is_refused(tmp_path):
+    """Before SAELens 6 a TopK SAE said "standard" with activation_fn_str "topk" and its K in
+    activation_fn_kwargs (SAELens reads it as topk too)."""
+    theirs = saelens_topk(True, False)
+    theirs.save_model(tmp_path / "m")
+    cfg = json.loads((tmp_path / "m" / "cfg.json").read_text())
+    old = {k: v for k, v in cfg.items() if k not in ("architecture", "k", "metadata")}
+    old.update(activation_fn_str="topk", activation_fn_kwargs={"k": 5})
+    (tmp_path / "m" / "cfg.json").write_text(json.dumps(old))
+    ours = read_sae(tmp_path / "m")
+    assert (ours.cfg.activation, ours.cfg.k) == ("topk", 5)
+    old["activation_fn_str"] = "tanh-relu"
+    (tmp_path / "m" / "cfg.json").write_text(json.dumps(old))
+    with pytest.raises(VoicesaeError, match="field 'activation_fn_str' is 'tanh-relu'"):
+        read_sae(tmp_path / "m")
+
+
+def test_an_export_whose_k_was_edited_is_a_foreign_model_with_that_k(trained, tmp_path):
+    models, x = trained
+    out = export_sae(models["topk"], "saelens", tmp_path / "exported")
+    cfg = json.loads((out / "cfg.json").read_text())
+    cfg["k"] = 3  # to evaluate at another K, as SAELens then computes
+    (out / "cfg.json").write_text(json.dumps(cfg))
+    back = read_sae(out)
+    assert back.cfg.k == 3 and "train_data_sha256" not in back.info
+    assert back.info["imported"]["notes"][-1].startswith("K changed since voicesae exported it (6 -> 3)")
+    with torch.no_grad():
+        close(back(x).x_hat, SAE.load_from_disk(str(out))(x))
+
+
+def test_k_is_refused_where_it_means_nothing_and_bad_files_are_named(trained, tmp_path):
+    models, _ = trained
+    out = export_sae(models["topk"], "saelens", tmp_path / "exported")
+    with pytest.raises(VoicesaeError, match=r"--k 4: only for a jumprelu SAE; .*cfg.json describes a topk SAE"):
+        read_sae(out, k=4)
+    sp = export_sae(models["topk"], "sparsify", tmp_path / "sp")
+    with pytest.raises(VoicesaeError, match=r"--k 4: only for a SAELens jumprelu SAE; .* is a sparsify SAE"):
+        read_sae(sp, k=4)
+    (out / "cfg.json").unlink()
+    with pytest.raises(VoicesaeError, match=r"exported/cfg.json: cannot be read"):
+        read_sae(out)
+    theirs = saelens_topk(True, True)
+    with torch.no_grad():
+        theirs.W_dec[2] = 0
+    theirs.save_model(tmp_path / "zero")
+    with pytest.raises(VoicesaeError, match="decoder row 2 is zero"):
+        read_sae(tmp_path / "zero")
+    from safetensors.torch import load_file, save_file
+    t = load_file(str(tmp_path / "zero" / "sae_weights.safetensors"))
+    t["W_dec"] = t["W_dec"][:, :-1].contiguous()
+    save_file(t, str(tmp_path / "zero" / "sae_weights.safetensors"))
+    with pytest.raises(VoicesaeError, match=r"W_dec has shape \(40, 23\); W_enc \(24, 40\) implies \(40, 24\)"):
+        read_sae(tmp_path / "zero")

@@ -58,18 +58,38 @@ def test_two_processes_write_the_same_files_as_one(x, tmp_path):
     assert [k for k in one if one[k] != two[k]] == []  # models, cfg.json, results.csv, checkpoint: bitwise
 
 
+def checkpoint_state(path: Path) -> dict | None:
+    """The checkpoint's progress record (epoch, step, done), or None while there is none."""
+    import json
+    from safetensors import safe_open
+    try:
+        with safe_open(str(path), "pt") as f:
+            return json.loads(f.metadata()["state"])
+    except (OSError, ValueError, KeyError):
+        return None
+
+
 def test_a_killed_two_process_run_resumes_with_one_process_to_the_same_models(x, tmp_path):
-    train(x, tmp_path / "whole", 1, "--epochs", "8", "--checkpoint-every", "7")
-    run = train(x, tmp_path / "killed", 2, "--epochs", "8", "--checkpoint-every", "7", wait=False)
+    train(x, tmp_path / "whole", 1, "--epochs", "20", "--checkpoint-every", "7")
+    run = train(x, tmp_path / "killed", 2, "--epochs", "20", "--checkpoint-every", "7", wait=False)
     ckpt = tmp_path / "killed" / "checkpoint.safetensors"
     deadline = time.time() + 240
-    while not ckpt.exists() and run.poll() is None and time.time() < deadline:
+    while (checkpoint_state(ckpt) or {}).get("epoch", 0) < 1 and run.poll() is None and time.time() < deadline:
         time.sleep(0.05)
     os.killpg(run.pid, signal.SIGKILL)  # torchrun and both its processes, mid-run
     run.wait()
-    assert ckpt.exists() and not (tmp_path / "killed" / "results.csv").exists(), "killed before or after training"
-    train(x, tmp_path / "killed", 1, "--epochs", "8", "--checkpoint-every", "7")
+    state = checkpoint_state(ckpt)
+    assert state is not None and not state["done"], f"not killed mid-training: {state}"
+    train(x, tmp_path / "killed", 1, "--epochs", "20", "--checkpoint-every", "7")
     whole, resumed = files(tmp_path / "whole"), files(tmp_path / "killed")
     models = [k for k in whole if k.startswith("models/") and k.endswith(".safetensors")]
     assert len(models) == 6 and [k for k in models if whole[k] != resumed[k]] == []
     assert whole["results.csv"] == resumed["results.csv"]
+
+
+def test_a_numbered_gpu_under_torchrun_is_refused_before_joining(monkeypatch):
+    from voicesae_core import VoicesaeError
+    monkeypatch.setenv("WORLD_SIZE", "2")
+    with pytest.raises(VoicesaeError, match="--device cuda:1: under torchrun each process takes the GPU of its "
+                                            "LOCAL_RANK"):
+        distributed.init_from_env("cuda:1")

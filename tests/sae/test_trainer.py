@@ -344,3 +344,14 @@ def test_cuda_training_runs_under_pytorchs_deterministic_mode(data):
         train_grid(data[:1000], cfgs, TrainConfig(epochs=1, batch_size=100, device="cuda"), quiet=True)
     finally:
         torch.use_deterministic_algorithms(before)
+
+
+def test_a_finished_run_loaded_again_writes_the_same_table(data, tmp_path):
+    """The metrics saved with the models come back in the table's column order (cfg.json sorts keys)."""
+    configs = expand_grid([16, 32], [4])
+    train_grid(data[:600], configs, TrainConfig(epochs=1, batch_size=100), out_dir=tmp_path, quiet=True)
+    table = (tmp_path / "results.csv").read_bytes()
+    (tmp_path / "results.csv").unlink()  # as a run killed after saving its models but before its table
+    train_grid(data[:600], configs, TrainConfig(epochs=1, batch_size=100), out_dir=tmp_path, quiet=True)
+    assert (tmp_path / "results.csv").read_bytes() == table
+

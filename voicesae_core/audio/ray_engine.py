@@ -17,6 +17,7 @@ Ray is an optional extra (``ray[data]``). Without ``address`` a local Ray instan
 from __future__ import annotations
 
 import logging
+import os
 from dataclasses import dataclass
 
 import numpy as np
@@ -111,8 +112,15 @@ def embed(model: str, seed: int, sample_rate: int, pending: list, batch_size: in
             else:  # one logical CPU per actor, and one for the decoding tasks
                 ray.init(num_cpus=options.workers + 1, num_gpus=None, object_store_memory=512 * 1024**2, **kwargs)
         except (ConnectionError, RuntimeError, ValueError) as e:
-            raise VoicesaeError(f"--address {options.address}: cannot join the Ray cluster ({e})") from None
+            where = f"--address {options.address}: cannot join the Ray cluster" if options.address else \
+                "--engine ray: cannot start a local Ray instance"
+            raise VoicesaeError(f"{where} ({e})") from None
     try:
+        gpus = ray.cluster_resources().get("GPU", 0)
+        if options.gpus_per_worker > gpus:  # Ray would wait for them without a word
+            raise VoicesaeError(f"--gpus-per-worker {options.gpus_per_worker:g}: the Ray cluster has {gpus:g} GPU(s)")
+        if model.endswith(".nemo"):  # the actors may run elsewhere, in another working directory
+            model = os.path.abspath(model)
         logging.getLogger("ray.data").setLevel(logging.ERROR)
         context = ray.data.DataContext.get_current()
         context.enable_progress_bars = False  # ours below counts clips

@@ -60,6 +60,8 @@ def read(directory: Path, k: int | None = None) -> SparseAutoencoder:
     b_pre = state["bias"] if cls == "AutoEncoder" else state["b_dec"]
     kk, threshold = 0, 0.0
     if cls != "AutoEncoder":
+        if state["k"].numel() != 1:
+            raise VoicesaeError(f"{pt_path}: tensor 'k' has shape {tuple(state['k'].shape)}; expected one number")
         kk = int(state["k"])
         theirs = trainer.get("k")
         if theirs is not None and theirs != kk:

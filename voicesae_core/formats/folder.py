@@ -57,6 +57,8 @@ def read_sae(path: str | os.PathLike, k: int | None = None) -> SparseAutoencoder
     from . import dictionary_learning, saelens, sparsify
 
     fmt = detect(path)
+    if k is not None and fmt != "saelens":
+        raise VoicesaeError(f"--k {k}: only for a SAELens jumprelu SAE; {path} is a {fmt} SAE, whose K is in its files")
     if fmt == "voicesae":
         return SparseAutoencoder.load(path)
     reader = {"saelens": saelens.read, "sparsify": sparsify.read, "dictionary_learning": dictionary_learning.read}[fmt]
@@ -145,12 +147,16 @@ def build(source: Path, fmt: str, weights_file: Path, *, activation: str, W_enc,
         if not bool(torch.isfinite(t).all()):
             raise VoicesaeError(f"{weights_file}: {name} holds NaN or inf")
         tensors[name] = t.to(torch.float32)
-    cfg = SAEConfig(latent_dim=L, k=k if activation != "relu" else 0, activation=activation, d_in=d)
+    try:
+        cfg = SAEConfig(latent_dim=L, k=k if activation != "relu" else 0, activation=activation, d_in=d)
+    except VoicesaeError as e:
+        raise VoicesaeError(f"{weights_file}: {e}") from None
     sae = SparseAutoencoder(cfg)
     with torch.no_grad():
         for name, t in tensors.items():
             getattr(sae, name).copy_(t)
         sae.threshold.fill_(float(threshold))
+    changed = ""
     if saved and isinstance(saved, dict) and saved.get("weights_sha256") == weights_sha256(sae):
         try:
             restored = SAEConfig.from_dict(saved["sae"])
@@ -159,13 +165,16 @@ def build(source: Path, fmt: str, weights_file: Path, *, activation: str, W_enc,
         if (restored.latent_dim, restored.d_in, restored.activation) != (L, d, activation):
             raise VoicesaeError(f"{source}: its voicesae record describes {restored.name} (d_in {restored.d_in}), "
                                 f"the weights a {activation} SAE of {L} latents on {d} dimensions")
-        sae.cfg = restored
-        sae.info = dict(saved.get("info") or {})
-        return sae.eval()
+        if activation == "relu" or restored.k == cfg.k:
+            sae.cfg = restored
+            sae.info = dict(saved.get("info") or {})
+            return sae.eval()
+        changed = f"K changed since voicesae exported it ({restored.k} -> {cfg.k}): imported as a foreign model"
+    elif saved:
+        changed = "weights changed since voicesae exported them: imported as a foreign model"
     norms = W_dec.to(torch.float64).norm(dim=1)
     sae.info = {"imported": {"format": fmt, "from": str(Path(source).resolve()), "weights_file": weights_file.name,
                              "weights_sha256": sha256_file(weights_file),
                              "decoder_unit_norm": bool(torch.allclose(norms, torch.ones_like(norms), atol=1e-4)),
-                             "notes": list(notes) + (["weights changed since voicesae exported them: "
-                                                      "imported as a foreign model"] if saved else [])}}
+                             "notes": list(notes) + ([changed] if changed else [])}}
     return sae.eval()

@@ -89,9 +89,15 @@ def _write_whole(out: Path, models: list[SparseAutoencoder], table: list[dict]) 
             w.writeheader()
             w.writerows(table)
         shutil.rmtree(old, ignore_errors=True)
-        if out.exists():
+        had = out.exists()
+        if had:
             os.replace(out, old)
-        os.replace(tmp, out)
+        try:
+            os.replace(tmp, out)
+        except OSError:
+            if had:
+                os.replace(old, out)  # the previous grid back where it was
+            raise
+        shutil.rmtree(old, ignore_errors=True)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
-        shutil.rmtree(old, ignore_errors=True)

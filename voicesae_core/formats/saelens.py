@@ -62,12 +62,19 @@ def read(directory: Path, k: int | None = None) -> SparseAutoencoder:
     if not isinstance(cfg, dict):
         raise VoicesaeError(f"{cfg_path}: expected a JSON object")
     meta = cfg.get("metadata") if isinstance(cfg.get("metadata"), dict) else {}
-    arch = cfg.get("architecture")
-    if arch is None:  # before SAELens 6: the activation said it
-        fn = cfg.get("activation_fn", cfg.get("activation_fn_str", "relu"))
-        arch = "topk" if fn == "topk" else "standard" if fn == "relu" else fn
-        if arch == "topk" and "k" not in cfg:
+    arch = cfg.get("architecture") or "standard"
+    # Before SAELens 6 a TopK SAE was "standard" with activation_fn(_str) "topk" (as SAELens reads it too)
+    field = "activation_fn" if "activation_fn" in cfg else "activation_fn_str"
+    fn = cfg.get(field)
+    if fn is not None and fn not in ("relu", "topk"):
+        raise VoicesaeError(f"{cfg_path}: field {field!r} is {fn!r}; voicesae reads relu and topk activations")
+    if fn == "topk" and arch == "standard":
+        arch = "topk"
+        if cfg.get("k") is None:
             cfg["k"] = (cfg.get("activation_fn_kwargs") or {}).get("k")
+    if k is not None and arch != "jumprelu":
+        raise VoicesaeError(f"--k {k}: only for a jumprelu SAE; {cfg_path} describes a {arch} SAE, whose K "
+                            "(if any) is in its files")
     if arch not in ("topk", "standard", "jumprelu"):
         raise VoicesaeError(f"{cfg_path}: field 'architecture' is {arch!r}; voicesae reads topk, standard and "
                             "jumprelu SAEs (the others compute latents our SAE cannot)")
@@ -92,6 +99,12 @@ def read(directory: Path, k: int | None = None) -> SparseAutoencoder:
     t = {n: v.to(torch.float64) for n, v in t.items()}  # folds below in float64, stored as float32
     if t["W_enc"].ndim != 2:
         raise VoicesaeError(f"{st_path}: W_enc has shape {tuple(t['W_enc'].shape)}; expected (d_in, d_sae)")
+    d_in, d_sae = t["W_enc"].shape
+    want = {"b_enc": (d_sae,), "W_dec": (d_sae, d_in), "b_dec": (d_in,), "threshold": (d_sae,)}
+    for name in sorted(set(t) & set(want)):
+        if tuple(t[name].shape) != want[name]:
+            raise VoicesaeError(f"{st_path}: {name} has shape {tuple(t[name].shape)}; W_enc {(d_in, d_sae)} "
+                                f"implies {want[name]}")
     W_enc, b_lat, W_dec, b_pre = t["W_enc"].T, t["b_enc"], t["W_dec"], t["b_dec"]
     notes = []
     if cfg.get("apply_b_dec_to_input", True) is False:
@@ -101,6 +114,9 @@ def read(directory: Path, k: int | None = None) -> SparseAutoencoder:
         notes.append("apply_b_dec_to_input false: W_enc b_dec folded into b_lat")
     if arch == "topk" and cfg.get("rescale_acts_by_decoder_norm"):
         n = W_dec.norm(dim=1)
+        if not bool((n > 0).all()):
+            raise VoicesaeError(f"{st_path}: decoder row {int((n == 0).nonzero()[0])} is zero, and "
+                                "rescale_acts_by_decoder_norm divides by its norm")
         W_enc, b_lat, W_dec = W_enc * n[:, None], b_lat * n, W_dec / n[:, None]
         notes.append("rescale_acts_by_decoder_norm: decoder norms folded into the encoder")
     saved = meta.get("voicesae")
@@ -118,8 +134,8 @@ def read(directory: Path, k: int | None = None) -> SparseAutoencoder:
         raise VoicesaeError(f"{st_path}: a JumpReLU threshold per latent ({float(thr.min()):.4g} to "
                             f"{float(thr.max()):.4g}); our SAE has one threshold for all latents (BatchTopK at "
                             "inference), so this SAE cannot be represented")
-    if saved and isinstance(saved, dict) and isinstance(saved.get("sae"), dict):
-        k = saved["sae"].get("k", k)
+    if k is None and saved and isinstance(saved, dict) and isinstance(saved.get("sae"), dict):
+        k = saved["sae"].get("k")  # our own export: the record says K (a --k given wins)
     if k is None:
         raise VoicesaeError(f"{cfg_path}: a jumprelu SAE with one threshold reads as our BatchTopK, which needs "
                             "its K (the average number of latents per sample it was trained for); give --k")

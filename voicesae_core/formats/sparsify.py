@@ -51,7 +51,7 @@ def write(sae: SparseAutoencoder, directory: Path) -> None:
 def read(directory: Path, k: int | None = None) -> SparseAutoencoder:
     """The sparsify SparseCoder in ``directory`` as ours (``k`` is not used: the file says K)."""
     cfg_path, st_path = directory / CFG, directory / WEIGHTS
-    cfg = read_json(cfg_path)
+    cfg = read_json(cfg_path)  # a missing file is an error naming it
     if not isinstance(cfg, dict):
         raise VoicesaeError(f"{cfg_path}: expected a JSON object")
     if cfg.get("activation", "topk") != "topk":

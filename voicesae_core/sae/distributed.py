@@ -35,6 +35,10 @@ def init_from_env(device: str) -> bool:
     environment), with NCCL for a CUDA ``device`` and gloo otherwise. False when not under torchrun."""
     if int(os.environ.get("WORLD_SIZE", "1")) <= 1 or (dist.is_available() and dist.is_initialized()):
         return False
+    if device.startswith("cuda:"):
+        from ..errors import VoicesaeError
+        raise VoicesaeError(f"--device {device}: under torchrun each process takes the GPU of its LOCAL_RANK; "
+                            "give --device cuda (or auto)")
     cuda = device.startswith("cuda") or (device == "auto" and torch.cuda.is_available())
     if cuda:
         torch.cuda.set_device(int(os.environ.get("LOCAL_RANK", "0")))

@@ -630,7 +630,8 @@ def _info_on_disk(model_dir: Path) -> dict:
 def _saved_metrics(info: dict, eval_hash: str) -> dict | None:
     """The metrics saved in a finished model's ``info``, if they were computed on the same data."""
     metrics = info.get("metrics") if info.get("eval_data_sha256") == eval_hash else None
-    return dict(metrics) if isinstance(metrics, dict) and set(metrics) == set(Metrics.SUMMARY) else None
+    # in the table's column order (cfg.json stores its keys sorted)
+    return {k: metrics[k] for k in Metrics.SUMMARY} if isinstance(metrics, dict) and set(metrics) == set(Metrics.SUMMARY) else None
 
 
 def _write_table(path: Path, rows: list[dict]) -> None:
