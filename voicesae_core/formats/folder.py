@@ -2,7 +2,7 @@
 folder written whole (into a temporary sibling, renamed at the end: never half a folder).
 
 An exported folder carries our config and training record (``metadata.voicesae`` in SAELens,
-``voicesae`` in sparsify's cfg.json) with a hash of the weights as exported; importing it back
+``voicesae.json`` beside sparsify's files) with a hash of the weights as exported; importing it back
 restores them only when the weights still hash the same, so a model fine-tuned elsewhere is
 imported as a foreign one rather than claiming our training record.
 """
@@ -52,7 +52,7 @@ def detect(path: str | os.PathLike) -> str:
 def read_sae(path: str | os.PathLike, k: int | None = None) -> SparseAutoencoder:
     """The SAE in folder ``path`` (any of ``FORMATS``) as our model, on the CPU, in eval mode.
 
-    ``k``: K for a JumpReLU SAE read as our BatchTopK (its files do not say it); ignored otherwise.
+    ``k``: K for a SAELens jumprelu SAE read as our BatchTopK (its files do not say it); refused otherwise.
     """
     from . import dictionary_learning, saelens, sparsify
 
@@ -87,22 +87,32 @@ def import_sae(path: str | os.PathLike, out: str | os.PathLike, k: int | None = 
     return write_folder(out, sae.save, source=path)
 
 
-def write_folder(out: str | os.PathLike, write: Callable[[Path], object], source=None) -> Path:
+def write_folder(out: str | os.PathLike, write: Callable[[Path], object], source=None, replace: bool = False) -> Path:
     """Run ``write(tmp)`` on a fresh temporary folder beside ``out``, then rename it to ``out``.
-    ``out`` must not exist or be an empty folder (an export never mixes with other files), nor lie
-    inside the ``source`` folder (which is left as it was)."""
+    ``out`` must not lie inside the ``source`` folder (which is left as it was). Without ``replace``
+    it must not exist or be an empty folder (an export never mixes with other files); with it, what
+    was there is swapped out only once the new folder is whole, and put back if the swap fails."""
     out = Path(out)
     if source is not None and Path(source).resolve() in out.resolve().parents:
         raise VoicesaeError(f"--out {out}: lies inside the input folder {source}; choose a folder outside it")
-    if out.exists() and (not out.is_dir() or any(out.iterdir())):
+    if not replace and out.exists() and (not out.is_dir() or any(out.iterdir())):
         raise VoicesaeError(f"--out {out}: exists and is not an empty folder; choose a new folder")
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".tmp", dir=out.parent))
+    old = out.parent / f".{out.name}.old"
     try:
         write(tmp)
-        if out.exists():
-            out.rmdir()
-        os.replace(tmp, out)
+        shutil.rmtree(old, ignore_errors=True)
+        had = out.exists()
+        if had:
+            os.replace(out, old)
+        try:
+            os.replace(tmp, out)
+        except OSError:
+            if had:
+                os.replace(old, out)  # what was there, back where it was
+            raise
+        shutil.rmtree(old, ignore_errors=True)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     return out

@@ -10,10 +10,7 @@ training curve is reported as "imported, not judged" wherever convergence is sho
 """
 from __future__ import annotations
 
-import csv
 import os
-import shutil
-import tempfile
 from pathlib import Path
 
 import torch
@@ -24,8 +21,8 @@ from ..errors import VoicesaeError
 from ..files import sha256_array
 from ..sae.metrics import evaluate_checked
 from ..sae.model import SparseAutoencoder
-from ..sae.trainer import GridResult
-from .folder import detect, read_sae
+from ..sae.trainer import GridResult, write_table
+from .folder import detect, read_sae, write_folder
 
 
 def import_grid(paths: list[str | os.PathLike], train_data, out_dir: str | os.PathLike,
@@ -78,26 +75,9 @@ def row(sae: SparseAutoencoder, summary: dict) -> dict:
 
 def _write_whole(out: Path, models: list[SparseAutoencoder], table: list[dict]) -> None:
     """models/<name>/ and results.csv in a fresh folder beside ``out``, then swapped in for ``out``."""
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".tmp", dir=out.parent))
-    old = out.parent / f".{out.name}.old"
-    try:
+    def fill(tmp: Path) -> None:
         for sae in models:
             sae.save(tmp / "models" / sae.cfg.name)
-        with open(tmp / "results.csv", "w", newline="") as f:
-            w = csv.DictWriter(f, fieldnames=list(table[0]))
-            w.writeheader()
-            w.writerows(table)
-        shutil.rmtree(old, ignore_errors=True)
-        had = out.exists()
-        if had:
-            os.replace(out, old)
-        try:
-            os.replace(tmp, out)
-        except OSError:
-            if had:
-                os.replace(old, out)  # the previous grid back where it was
-            raise
-        shutil.rmtree(old, ignore_errors=True)
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
+        write_table(tmp / "results.csv", table)
+
+    write_folder(out, fill, replace=True)

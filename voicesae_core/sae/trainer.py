@@ -591,7 +591,7 @@ def train_grid(data, configs: list[SAEConfig], train: TrainConfig = TrainConfig(
         if out is not None and rank == 0:  # one writer
             sae.save(out / "models" / cfg.name)
     if out is not None and rank == 0:
-        _write_table(out / "results.csv", table)
+        write_table(out / "results.csv", table)
     distributed.barrier()  # the files are there for every process when it returns
     if not quiet and rank == 0:
         what = (f"loaded {len(configs)} finished SAEs from {ckpt}" if done and configs else
@@ -634,7 +634,8 @@ def _saved_metrics(info: dict, eval_hash: str) -> dict | None:
     return {k: metrics[k] for k in Metrics.SUMMARY} if isinstance(metrics, dict) and set(metrics) == set(Metrics.SUMMARY) else None
 
 
-def _write_table(path: Path, rows: list[dict]) -> None:
+def write_table(path: Path, rows: list[dict]) -> None:
+    """``rows`` as results.csv, atomically."""
     with atomic_path(path) as tmp:
         with open(tmp, "w", newline="") as f:
             w = csv.DictWriter(f, fieldnames=list(rows[0]))
