@@ -15,7 +15,7 @@
 # # 7. Ground-truth recovery: did the SAEs find the planted features?
 #
 # The paper can only say that a latent *behaves* like "Spanish". On the synthetic benchmark we
-# know every planted direction $u_f$ (245 of them in 192 dimensions: Spanish, its female/male
+# know every planted direction $u_f$ (243 of them in 192 dimensions: Spanish, its female/male
 # children, pitch, music, 8 tunes, 4 codecs, noise, duration and 224 speaker traits), so we can
 # measure how well each SAE's unit decoder rows $d_l$ line up with them:
 #
@@ -67,7 +67,7 @@ if has_truth:
 
 # %% tags=["remove-output"]
 if has_truth:
-    grids = {"mean Hungarian cosine, all 245 features": probe.as_grid(grid, "mean_hungarian_cos", percent=False),
+    grids = {"mean Hungarian cosine, all 243 features": probe.as_grid(grid, "mean_hungarian_cos", percent=False),
              "random directions (baseline)": probe.as_grid(grid, "baseline_hungarian_cos", percent=False),
              "max cosine to 'spanish'": probe.as_grid(grid, "spanish_max_cos", percent=False),
              "max cosine to 'music'": probe.as_grid(grid, "music_max_cos", percent=False)}

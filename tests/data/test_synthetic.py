@@ -103,3 +103,27 @@ def test_ground_truth_matches_labels(quick):
     music = quick["music"]
     m_acts = music.ground_truth().activations(["music"])[:, 0]
     assert ((m_acts > 0) == (music.metadata.is_music == 1).to_numpy()).all()
+
+
+def test_model_b_embeds_the_same_rows_through_its_own_mixing_without_the_codecs(quick):
+    a, b = quick["sae_train"], quick["sae_train.model_b"]
+    assert b.embeddings.shape == (len(a.embeddings), synthetic.D_B)
+    assert b.manifest["metadata"]["sha256"] == a.manifest["metadata"]["sha256"]  # one metadata file: same segments
+    assert b.manifest["provenance"]["speaker_model"] == "model_b"
+    ta, tb = a.ground_truth(), b.ground_truth()
+    assert tb.directions.shape == (len(synthetic.FEATURES), synthetic.D_B)
+    model, _ = synthetic.model_b(0, 1)
+    assert np.allclose(tb.directions, model.directions, atol=1e-7)  # the mixing the module documents
+    # Row by row, B's true activations are A's times B's gain per feature, the codecs left out.
+    dense_a, dense_b = ta.activations(), tb.activations()
+    codecs = [synthetic.F[f] for f in synthetic.UNENCODED_B]
+    assert not dense_b[:, codecs].any() and dense_a[:, codecs].any()
+    assert np.allclose(dense_b, dense_a * model.gains[None, :].astype(np.float32), atol=1e-6)
+    assert ((model.gains == 0) == np.isin(np.arange(len(synthetic.FEATURES)), codecs)).all()
+    # The planted features B encodes are there: Spanish is linearly readable from B's embeddings, as from A's.
+    speech = (a.metadata["is_music"] == 0).to_numpy()
+    y = (a.metadata["language"] == "es").to_numpy()[speech]
+    half = len(y) // 2
+    for x in (a.embeddings[speech], b.embeddings[speech]):
+        clf = LogisticRegression(max_iter=2000).fit(x[:half], y[:half])
+        assert clf.score(x[half:], y[half:]) > 0.95

@@ -57,6 +57,13 @@ features:
     ("grid: {latent_dims: []}", r"grid.latent_dims: expected at least one value"),
     ("device: gpu", r"device: expected auto, cpu, cuda or cuda:N, got 'gpu'"),
     ("training: {steps: 0}", r"training: steps and batch_size must be positive"),
+    ("chapters: {universality: {models: {B: {lang: b.json}}}}", r"chapters.universality.models.B: no sae_train dataset"),
+    ("chapters: {universality: {models: {B: {sae_train: b.json, lang: l.json}}}}",
+     r"chapters.universality.models.B: \['sae_train'\]: not among the study's datasets \(\['lang', 'train'\]\)"),
+    ("chapters: {universality: {latent_dim: 8, k: 9}}", r"chapters.universality.k: K 9 exceeds latent_dim 8"),
+    ("chapters: {wide: {expansions: [4, 0]}}", r"chapters.wide.expansions: expected positive integers"),
+    ("chapters: {wide: {ks: [20, 20]}}", r"chapters.wide.ks: \[20\] given more than once"),
+    ("chapters: {wide: {recovered_at: 1.5}}", r"chapters.wide.recovered_at: expected a share between 0 and 1"),
 ])
 def test_a_bad_key_or_value_is_one_line_naming_it(tmp_path, extra, message):
     with pytest.raises(VoicesaeError, match=message):
@@ -125,6 +132,9 @@ def test_a_written_study_reads_back_the_same_from_another_folder(tmp_path):
     for role in s.datasets:  # ... and name the same files
         assert back.manifest_path(role).resolve() == s.manifest_path(role).resolve()
     assert back.resolve(back.sources).resolve() == REPO
+    others = s.chapters.universality.models
+    assert others and all(back.other_manifest_path(m, role).resolve() == s.other_manifest_path(m, role).resolve()
+                          for m in others for role in others[m])
     assert back.grid == s.grid and back.features == s.features
     assert back.sha256() == s.sha256()
     assert yaml.safe_load(written.read_text())["grid"]["ks"] == [5, 20]

@@ -7,7 +7,7 @@ figures resemble the paper's. Its use is that the truth is known: which directio
 which row carries how much of it.
 
 The model. Every planted feature f has a fixed random unit direction u_f in R^192; there are
-more features (245) than dimensions, so they are superposed, as in "toy models of superposition".
+more features (243) than dimensions, so they are superposed, as in "toy models of superposition".
 An embedding is a sum of feature activations times directions, plus noise, then L2-normalised
 like TitaNet's output::
 
@@ -40,6 +40,21 @@ Three datasets, as in the paper (Section IV-A), with disjoint speakers:
   3 segments per speaker, train and test speakers disjoint.
 * ``music``: exactly Table II's counts (music/voice x train/test).
 
+A second speaker model, "model B", embeds the same segments (same ids, same metadata, the same
+true feature activations) through a different mixing, so that a universality study (chapter 12)
+has a ground truth. It was fixed before any SAE was trained on it and is never tuned to a result:
+
+* 256 dimensions (as resemblyzer's), with its own random unit direction v_f for every feature;
+* its own gain per feature, g_f ~ U(0.7, 1.3): another model weighs the same properties differently;
+* it does not encode the channel: g_f = 0 for the 4 codecs (as an encoder trained with channel
+  augmentation would), so latents of model A for a codec should find no counterpart in model B;
+* its own idiosyncratic speaker part N(0, 0.6^2 / 256 I) and its own isotropic noise (same law);
+* mixing is linear in both models, as in the "linear representation" view SAEs rest on; two real
+  encoders also differ non-linearly, which this does not model.
+
+It is drawn from its own generator, ``PCG64(SeedSequence([seed, 0xB]))``, so model A's bytes do
+not depend on it. Its files carry ``.model_b`` in their names and share model A's metadata CSVs.
+
 ``scale`` shrinks all counts proportionally (at least 1 per group), for quick runs.
 Everything is drawn from ``numpy.random.Generator(PCG64(seed))`` and composed row by row in
 float64 (numba, no fast-math reassociation) before the final cast to float32, so the bytes
@@ -51,6 +66,7 @@ import json
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import NamedTuple
 
 import numba
 import numpy as np
@@ -77,6 +93,10 @@ TABLE_I = {("train", "en", "female"): 457, ("train", "en", "male"): 166, ("train
            ("test", "es", "female"): 279, ("test", "es", "male"): 121}
 TABLE_II = {("train", 1): 109, ("train", 0): 257, ("test", 1): 200, ("test", 0): 200}
 SAE_ROWS, SAE_SPEAKERS = 1_100_000, 29_000
+D_B = 256
+"""Model B's embedding dimension."""
+UNENCODED_B = tuple(f"codec_{i}" for i in range(N_CODECS))
+"""The features model B does not encode (gain 0)."""
 
 # The meaning of every metadata column (copied into each manifest).
 COLUMNS = {
@@ -235,7 +255,6 @@ def _compose(part: Part, spk: _Speakers, directions: np.ndarray, rng, chunk: int
     feat[:, 6], val[:, 6] = F["noise"], 0.5 * noise
     feat[:, 7], val[:, 7] = F["duration"], (duration - 6.0) / 2.0 * 0.3
     feat[:, 8:], val[:, 8:] = F["trait_0"] + traits_all[safe], np.where(music[:, None], 0.0, coef_all[safe])
-    active = val != 0.0
 
     out = np.empty((n, D), np.float32)
     sigma = 0.35 * np.sqrt(6.0 / duration) / np.sqrt(D)
@@ -246,11 +265,63 @@ def _compose(part: Part, spk: _Speakers, directions: np.ndarray, rng, chunk: int
         _compose_rows(identity[e], dense_all, feat[e], val[e], directions, sigma[e], noise_draw, out[e])
         if bar is not None:
             bar.update(e.stop - e.start)
-    counts = active.sum(1)
-    indptr = np.concatenate([[0], np.cumsum(counts)]).astype(np.int64)
-    truth = {"indptr": indptr, "indices": feat[active].astype(np.int32), "values": val[active].astype(np.float32)}
     nuisance = {"pitch": pitch, "codec": codec, "noise": noise, "duration": duration}
-    return out, nuisance, truth
+    return out, nuisance, _truth(feat, val), Planted(identity, feat, val, duration)
+
+
+class Planted(NamedTuple):
+    """What a part's rows are made of, before any model's mixing (one entry per row)."""
+    identity: np.ndarray
+    """The speaker index whose idiosyncratic part is added (-1: hold music, none)."""
+    feat: np.ndarray
+    """(rows, slots) planted feature indices."""
+    val: np.ndarray
+    """(rows, slots) their activations (0: not active)."""
+    duration: np.ndarray
+    """Segment durations in seconds (the noise's scale)."""
+
+
+def _truth(feat: np.ndarray, val: np.ndarray) -> dict:
+    """The true activations as CSR arrays (indptr, indices, values) over the active slots."""
+    active = val != 0.0
+    indptr = np.concatenate([[0], np.cumsum(active.sum(1))]).astype(np.int64)
+    return {"indptr": indptr, "indices": feat[active].astype(np.int32), "values": val[active].astype(np.float32)}
+
+
+class ModelB(NamedTuple):
+    """Model B's mixing (see the module docstring): directions, gains, speakers' idiosyncratic parts."""
+    directions: np.ndarray
+    """(features, D_B) unit vectors."""
+    gains: np.ndarray
+    """(features,) g_f; 0 for the features it does not encode."""
+    dense: np.ndarray
+    """(speakers, D_B) each speaker's idiosyncratic part in model B."""
+
+
+def model_b(seed: int, n_speakers: int) -> tuple[ModelB, np.random.Generator]:
+    """Model B's mixing for a benchmark of ``seed``, and the generator its noise is then drawn from."""
+    rng = np.random.default_rng(np.random.SeedSequence([seed, 0xB]))
+    directions = rng.standard_normal((len(FEATURES), D_B))
+    directions /= np.sqrt((directions * directions).sum(1, keepdims=True))
+    gains = rng.uniform(0.7, 1.3, len(FEATURES))
+    gains[[F[name] for name in UNENCODED_B]] = 0.0
+    dense = rng.standard_normal((n_speakers, D_B)) * (0.6 / np.sqrt(D_B))
+    return ModelB(directions, gains, dense), rng
+
+
+def _compose_b(planted: Planted, b: ModelB, rng, chunk: int = 131072, bar=None):
+    """Model B's embeddings (float32, L2-normalised) and true activations of a part composed for model A."""
+    n = len(planted.identity)
+    val = planted.val * b.gains[planted.feat]
+    out = np.empty((n, D_B), np.float32)
+    sigma = 0.35 * np.sqrt(6.0 / planted.duration) / np.sqrt(D_B)
+    for s in range(0, n, chunk):
+        e = slice(s, min(n, s + chunk))
+        noise_draw = rng.standard_normal((e.stop - e.start, D_B), dtype=np.float32)
+        _compose_rows(planted.identity[e], b.dense, planted.feat[e], val[e], b.directions, sigma[e], noise_draw, out[e])
+        if bar is not None:
+            bar.update(e.stop - e.start)
+    return out, _truth(planted.feat, val)
 
 
 @numba.njit(parallel=True, cache=True)
@@ -271,8 +342,9 @@ def _compose_rows(identity, dense, feat, val, directions, sigma, noise, out):  #
 
 
 def generate(out_dir: str | Path, scale: float = 1.0, seed: int = 0, quiet: bool = False) -> dict[str, dict]:
-    """Write the three datasets (embeddings .npy, metadata .csv, ground truth .safetensors) into
-    ``out_dir`` and return, per dataset, the facts a manifest needs. Deterministic in (scale, seed)."""
+    """Write the three datasets (embeddings .npy, metadata .csv, ground truth .safetensors), each
+    embedded by model A and by model B, into ``out_dir`` and return, per dataset and model (keys
+    ``sae_train``, ``sae_train.model_b``, ...), the facts a manifest needs. Deterministic in (scale, seed)."""
     import math
     import os
 
@@ -291,14 +363,15 @@ def generate(out_dir: str | Path, scale: float = 1.0, seed: int = 0, quiet: bool
         raise VoicesaeError(f"scale {scale:g}: the {smallest} set would have {len(parts[smallest].speaker)} rows "
                             "(fewer than 4 to split into train and test); use a larger --scale (quick is 0.05)")
     memory = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
-    if total * D * 8 * 3 > memory:  # float64 while generating, with temporaries
-        raise VoicesaeError(f"scale {scale:g}: {total:,} rows of dimension {D} need about "
-                            f"{total * D * 24 / 2**30:,.0f} GiB while generated; this machine has {memory / 2**30:,.0f} GiB")
+    if total * D_B * 8 * 3 > memory:  # float64 while generating, with temporaries
+        raise VoicesaeError(f"scale {scale:g}: {total:,} rows of dimension {D_B} (model B) need about "
+                            f"{total * D_B * 24 / 2**30:,.0f} GiB while generated; this machine has {memory / 2**30:,.0f} GiB")
     out_dir.mkdir(parents=True, exist_ok=True)
     info = {}
-    with tqdm(total=total, unit="row", unit_scale=True, disable=quiet, desc="synthetic embeddings") as bar:
+    b, rng_b = model_b(seed, len(spk.arrays()[0]))
+    with tqdm(total=2 * total, unit="row", unit_scale=True, disable=quiet, desc="synthetic embeddings") as bar:
         for name, part in parts.items():
-            emb, nuisance, truth = _compose(part, spk, directions, rng, bar=bar)
+            emb, nuisance, truth, planted = _compose(part, spk, directions, rng, bar=bar)
             prefix = {"sae_train": "sae", "language": "lang", "music": "music"}[name]
             meta = pd.DataFrame({
                 "id": [f"{prefix}-{i:07d}" for i in range(len(emb))],
@@ -310,19 +383,31 @@ def generate(out_dir: str | Path, scale: float = 1.0, seed: int = 0, quiet: bool
             })
             files = {"embeddings": out_dir / f"{name}.embeddings.npy", "metadata": out_dir / f"{name}.metadata.csv",
                      "ground_truth": out_dir / f"{name}.truth.safetensors"}
-            with atomic_path(files["embeddings"]) as tmp:
-                with open(tmp, "wb") as f:
-                    np.save(f, emb)
             with atomic_path(files["metadata"]) as tmp:
                 meta.to_csv(tmp, index=False, lineterminator="\n")
-            with atomic_path(files["ground_truth"]) as tmp:
-                save_file({"directions": directions.astype(np.float32), **truth}, str(tmp),
-                          metadata={"feature_names": json.dumps(FEATURES)})
-            info[name] = {"files": files, "rows": len(emb), "dim": D,
-                          "counts": meta.groupby(["split", "language", "gender", "is_music"]).size().to_dict()}
+            _write(files, emb, directions, truth)
+            counts = meta.groupby(["split", "language", "gender", "is_music"]).size().to_dict()
+            info[name] = {"files": files, "rows": len(emb), "dim": D, "counts": counts}
+            del emb
+            # Model B: the same rows through its own mixing; the same metadata file.
+            emb_b, truth_b = _compose_b(planted, b, rng_b, bar=bar)
+            files_b = {"embeddings": out_dir / f"{name}.model_b.embeddings.npy", "metadata": files["metadata"],
+                       "ground_truth": out_dir / f"{name}.model_b.truth.safetensors"}
+            _write(files_b, emb_b, b.directions, truth_b)
+            info[f"{name}.model_b"] = {"files": files_b, "rows": len(emb_b), "dim": D_B, "counts": counts}
     if not quiet:
-        tqdm.write(f"generated {total:,} rows in {time.perf_counter() - t0:.1f} s into {out_dir}")
+        tqdm.write(f"generated {total:,} rows (models A and B) in {time.perf_counter() - t0:.1f} s into {out_dir}")
     return info
+
+
+def _write(files: dict, emb: np.ndarray, directions: np.ndarray, truth: dict) -> None:
+    """One model's embeddings (.npy) and ground truth (.safetensors), each written atomically."""
+    with atomic_path(files["embeddings"]) as tmp:
+        with open(tmp, "wb") as f:
+            np.save(f, emb)
+    with atomic_path(files["ground_truth"]) as tmp:
+        save_file({"directions": directions.astype(np.float32), **truth}, str(tmp),
+                  metadata={"feature_names": json.dumps(FEATURES)})
 
 
 PROFILES = {"full": 1.0, "quick": 0.05}
@@ -337,8 +422,9 @@ DESCRIPTIONS = {
 
 def build(data_dir: str | Path, manifest_dir: str | Path, scale: float, seed: int = 0, name: str = "synthetic",
           quiet: bool = False, command: str = "") -> list[Path]:
-    """Generate the three datasets into ``data_dir`` and write (validated) manifests for them
-    into ``manifest_dir``; returns the manifest paths."""
+    """Generate the three datasets, each embedded by model A and model B, into ``data_dir`` and write
+    (validated) manifests for them into ``manifest_dir`` (``<role>.json``, ``<role>.model_b.json``);
+    returns the manifest paths."""
     from ..files import check_output
     from .manifest import write_manifest
     check_output(data_dir, (), "--data-dir", kind="folder")
@@ -349,12 +435,16 @@ def build(data_dir: str | Path, manifest_dir: str | Path, scale: float, seed: in
     out = []
     for part, facts in info.items():
         f = facts["files"]
+        role, _, model = part.partition(".")
+        which = (" Embedded by model B (256-d, its own mixing of the same planted features; module docstring)"
+                 if model else "")
         out.append(write_manifest(
             Path(manifest_dir) / f"{part}.json", f["embeddings"], f["metadata"], name=f"{name}/{part}",
-            description=f"{DESCRIPTIONS[part]}. Synthetic (voicesae_core.synthetic), scale {scale}.",
+            description=f"{DESCRIPTIONS[role]}.{which} Synthetic (voicesae_core.synthetic), scale {scale}.",
             command=command or f"python -m voicesae_core data generate --scale {scale} --seed {seed}", seed=seed,
             columns=COLUMNS, labels=labels, ground_truth=f["ground_truth"], normalization="l2 per row",
-            extra_provenance={"generator": "voicesae_core.synthetic", "voicesae_version": __version__, "scale": scale}))
+            extra_provenance={"generator": "voicesae_core.synthetic", "voicesae_version": __version__, "scale": scale,
+                              **({"speaker_model": "model_b"} if model else {})}))
     return out
 
 

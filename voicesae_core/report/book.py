@@ -50,7 +50,9 @@ def core_hash() -> str:
 
 def notebook_keys(study: study_file.Study) -> dict[str, str]:
     """The key of every notebook (see the module doc), in order."""
-    data = _sha(*[study.manifest_path(role).read_bytes() for role in sorted(study.datasets)])
+    others = study.chapters.universality.models  # other speaker models' data (chapter 12)
+    data = _sha(*[study.manifest_path(role).read_bytes() for role in sorted(study.datasets)],
+                *[study.other_manifest_path(m, role).read_bytes() for m in sorted(others) for role in sorted(others[m])])
     # The study names imported SAEs by path: their files' contents are inputs too.
     models = _sha(*[f.read_bytes() for m in study.models for f in sorted(study.resolve(m).iterdir()) if f.is_file()])
     base = _sha(core_hash(), data, models, study.sha256())

@@ -24,10 +24,11 @@ from ..files import atomic_path, check_output
 from . import study as study_file
 
 ORDER = ["01_data", "02_train_grid", "03_identification", "04_splitting", "05_steering", "06_audio", "07_recovery",
-         "08_stability", "09_verification", "10_sparse_probing", "11_catalogue"]
+         "08_stability", "09_verification", "10_sparse_probing", "11_catalogue", "12_universality", "13_wide"]
 CHAPTERS = {"03_identification": "identification", "04_splitting": "splitting", "05_steering": "steering",
             "06_audio": "audio", "08_stability": "stability", "09_verification": "verification",
-            "10_sparse_probing": "sparse_probing", "11_catalogue": "catalogue"}
+            "10_sparse_probing": "sparse_probing", "11_catalogue": "catalogue", "12_universality": "universality",
+            "13_wide": "wide"}
 """The notebooks with options of their own: the field of ``study.Chapters`` each reads."""
 TEMPLATES = {"11_catalogue": ["latent_page"]}
 """Notebook templates a chapter executes itself (one page per latent): their source is part of its key."""
@@ -52,6 +53,9 @@ def check_data(study: study_file.Study) -> None:
 
     notebooks_dir(study)
     manifests = {role: manifest.read_manifest(study.manifest_path(role)) for role in study.datasets}
+    for model, roles in study.chapters.universality.models.items():
+        for role in roles:
+            manifest.read_manifest(study.other_manifest_path(model, role))
     for name, f in study.features.items():
         m = manifests[f.dataset]
         if f.column not in m["columns"]:
@@ -85,8 +89,10 @@ def ensure_data(study: study_file.Study, quiet: bool = True) -> None:
     of the synthetic default (its manifest's provenance names the generator) is generated when its
     files are absent (deterministic); any other missing or changed file is an error naming it."""
     from ..data import manifest, synthetic
-    for role in study.datasets:
-        path = study.manifest_path(role)
+    others = study.chapters.universality.models
+    paths = [study.manifest_path(role) for role in study.datasets]
+    paths += [study.other_manifest_path(m, role) for m in others for role in others[m]]
+    for path in paths:
         try:  # the hashes only: whoever uses the data loads (and so validates) it anyway
             manifest.check_files(path)
         except VoicesaeError:

@@ -325,17 +325,19 @@ def segmentation(signal: np.ndarray, sample_rate: int, regions, pieces, title: s
     return fig
 
 
-def matched_cosines(curves: dict[str, np.ndarray], thresholds=(0.7, 0.9)):
+def matched_cosines(curves: dict[str, np.ndarray], thresholds=(0.7, 0.9),
+                    xlabel: str = "decoder cosine to the matched latent of the other seed"):
     """Survival curves of matched decoder cosines: per curve, the share of latents whose partner's
-    cosine is at least x (e.g. seed pairs of several configurations, and random directions)."""
+    cosine is at least x (e.g. seed pairs of several configurations, and random directions; a curve
+    named 'random ...' or 'shuffled ...' is dashed). NaN values (no partner) are left out."""
     fig, ax = plt.subplots(figsize=(6.4, 3.8))
     for name, cos in curves.items():
-        xs = np.sort(np.asarray(cos))
-        ax.step(xs, 100.0 * (1 - np.arange(len(xs)) / len(xs)), where="post", label=name,
-                ls="--" if name.startswith("random") else "-")
+        xs = np.sort(np.asarray(cos, float)[~np.isnan(np.asarray(cos, float))])
+        ax.step(xs, 100.0 * (1 - np.arange(len(xs)) / max(len(xs), 1)), where="post", label=name,
+                ls="--" if name.startswith(("random", "shuffled")) else "-")
     for t in thresholds:
         ax.axvline(t, color="grey", lw=0.8, ls=":")
-    ax.set_xlabel("decoder cosine to the matched latent of the other seed")
+    ax.set_xlabel(xlabel)
     ax.set_ylabel("latents with at least this cosine (%)")
     ax.set_xlim(-0.1, 1.0)
     ax.legend(fontsize=7)
@@ -427,5 +429,41 @@ def activation_histogram(v: np.ndarray, meta: pd.DataFrame, label: str = "", tit
     ax.set_ylabel("rows")
     ax.set_title(title, fontsize=10)
     ax.legend(fontsize=7)
+    fig.tight_layout()
+    return fig
+
+
+def matched_pairs(panels: dict[str, tuple[np.ndarray, np.ndarray, np.ndarray, tuple[str, str], tuple[str, str]]]):
+    """One panel per matched pair of latents: each segment's activation of the latent in model A (x)
+    against its counterpart in model B (y), coloured by its class. A panel: (v_a (n,), v_b (n,),
+    y (n,) bool, (class names positive, negative), (axis labels a, b))."""
+    n = max(len(panels), 1)
+    fig, axes = plt.subplots(1, n, figsize=(4.2 * n, 3.8), squeeze=False)
+    for ax, (title, (va, vb, y, names, labels)) in zip(axes[0], panels.items()):
+        y = np.asarray(y, bool)
+        for mask, name, colour in ((~y, names[1], "tab:grey"), (y, names[0], "tab:red")):
+            ax.scatter(np.asarray(va)[mask], np.asarray(vb)[mask], s=6, alpha=0.5, color=colour, label=name)
+        ax.set_xlabel(labels[0], fontsize=8)
+        ax.set_ylabel(labels[1], fontsize=8)
+        ax.set_title(title, fontsize=9)
+        ax.legend(fontsize=7)
+    fig.tight_layout()
+    return fig
+
+
+def size_curves(table: pd.DataFrame, panels: dict[str, str], marks: list[int] = ()):
+    """One panel per column of ``table`` (one row per SAE, with latent_dim and k): the value against
+    the latent size (log scale), one line per K. ``panels``: {panel title: column}; ``marks``: latent
+    sizes marked by a dotted line (e.g. the largest the paper reports)."""
+    fig, axes = plt.subplots(1, len(panels), figsize=(3.6 * len(panels), 3.4), squeeze=False)
+    for ax, (title, column) in zip(axes[0], panels.items()):
+        for k, g in table.sort_values("latent_dim").groupby("k"):
+            ax.plot(g["latent_dim"], g[column], marker="o", ms=3, label=f"K {k}")
+        for m in marks:
+            ax.axvline(m, color="grey", lw=0.8, ls=":")
+        ax.set_xscale("log", base=2)
+        ax.set_xlabel("latents", fontsize=8)
+        ax.set_title(title, fontsize=9)
+    axes[0][-1].legend(fontsize=7)
     fig.tight_layout()
     return fig

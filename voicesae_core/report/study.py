@@ -246,6 +246,41 @@ class Catalogue:
 
 
 @dataclass
+class Universality:
+    """Chapter 12: the same segments embedded by other speaker models. Do their SAEs find the same
+    features (the paper's future work, point 5: "relatively universal features")?"""
+    models: dict[str, dict[str, str]] = field(default_factory=dict)
+    """Other speaker models, by display name: their data manifests by role, as ``datasets`` gives the
+    study's own (paths relative to this file). Segments are joined to the study's by ``id``. Each
+    needs ``sae_train``; a feature's dataset role, where given, lets its latent be followed there.
+    Empty: nothing to compare (the chapter says so)."""
+    own_name: str = "this study's model"
+    """How the study's own embeddings (``datasets``) are named beside the others."""
+    latent_dim: int = 0
+    """The latent size of each model's SAE (0: the single model's)."""
+    k: int = 0
+    """Their K (0: the single model's)."""
+    rows: int = 20000
+    """A seeded sample of the shared SAE training segments over which activations are correlated (0: all)."""
+    thresholds: list[float] = field(default_factory=lambda: [0.5, 0.7, 0.9])
+    """Activation correlation from which a latent counts as having a counterpart in the other model."""
+
+
+@dataclass
+class Wide:
+    """Chapter 13: dictionaries far wider than the embedding (the paper's largest was about 3x;
+    its future work, point 6: "a small embedding can represent thousands of features")."""
+    expansions: list[int] = field(default_factory=lambda: [4, 8, 16, 32])
+    """Latent sizes as multiples of the embedding's dimension (192: 768, 1,536, 3,072, 6,144)."""
+    ks: list[int] = field(default_factory=list)
+    """Their K values (empty: the grid's)."""
+    follow_k: int = 0
+    """The K at which the first feature's latents are followed across sizes (0: chapter 4's ``k``)."""
+    recovered_at: float = 0.9
+    """Decoder cosine to a planted direction from which that feature counts as recovered (synthetic data)."""
+
+
+@dataclass
 class Chapters:
     """Per-chapter options (chapters 1, 2 and 7 have none beyond the study's grid and training)."""
     identification: Identification = field(default_factory=Identification)
@@ -256,6 +291,8 @@ class Chapters:
     verification: Verification = field(default_factory=Verification)
     sparse_probing: SparseProbing = field(default_factory=SparseProbing)
     catalogue: Catalogue = field(default_factory=Catalogue)
+    universality: Universality = field(default_factory=Universality)
+    wide: Wide = field(default_factory=Wide)
 
 
 @dataclass
@@ -301,6 +338,17 @@ class Study:
         if role not in self.datasets:
             raise VoicesaeError(f"{self.path}: no dataset {role!r} under 'datasets' (have {sorted(self.datasets)})")
         return self.resolve(self.datasets[role])
+
+    def other_manifest_path(self, model: str, role: str) -> Path:
+        """The data manifest of dataset ``role`` as speaker model ``model`` of
+        ``chapters.universality.models`` embedded it."""
+        models = self.chapters.universality.models
+        if model not in models:
+            raise VoicesaeError(f"{self.path}: chapters.universality.models: no model {model!r} (have {sorted(models)})")
+        if role not in models[model]:
+            raise VoicesaeError(f"{self.path}: chapters.universality.models.{model}: no dataset {role!r} "
+                                f"(have {sorted(models[model])})")
+        return self.resolve(models[model][role])
 
     def dataset(self, role: str):
         """The dataset ``role``, loaded and validated (``manifest.load``)."""
@@ -382,6 +430,9 @@ class Study:
             d["chapters"]["audio"]["models"] = [rel(m) if m.endswith(".nemo") else m
                                                 for m in d["chapters"]["audio"]["models"]]
             d["models"] = [rel(m) for m in d["models"]]
+            d["chapters"]["universality"]["models"] = {
+                name: {role: rel(p) for role, p in roles.items()}
+                for name, roles in d["chapters"]["universality"]["models"].items()}
         return d
 
     def write(self, path: str | Path) -> Path:
@@ -522,7 +573,7 @@ def _grid_from_models(study: Study, grid_given: bool, single_given: bool) -> Non
         study.single = Single(latent_dim=cfgs[0].latent_dim, k=cfgs[0].k if acts[0] != "relu" else study.single.k)
 
 
-PROBABILITIES = ("min_precision", "min_share", "min_child_share", "p_target", "thresholds")
+PROBABILITIES = ("min_precision", "min_share", "min_child_share", "p_target", "thresholds", "recovered_at")
 """Chapter options that are shares or probabilities, so between 0 and 1."""
 
 
@@ -555,7 +606,8 @@ def _check(study: Study) -> None:
     lists = {"grid.latent_dims": g.latent_dims, "grid.ks": g.ks, "grid.seeds": g.seeds,
              "chapters.audio.latent_dims": study.chapters.audio.latent_dims, "chapters.audio.ks": study.chapters.audio.ks,
              "chapters.stability.seeds": study.chapters.stability.seeds,
-             "chapters.sparse_probing.probe_ks": study.chapters.sparse_probing.probe_ks}
+             "chapters.sparse_probing.probe_ks": study.chapters.sparse_probing.probe_ks,
+             "chapters.wide.expansions": study.chapters.wide.expansions, "chapters.wide.ks": study.chapters.wide.ks}
     for key, values in lists.items():
         repeated = sorted({v for v in values if values.count(v) > 1})
         if repeated:
@@ -568,6 +620,24 @@ def _check(study: Study) -> None:
                 if not 0 <= v <= 1:
                     raise VoicesaeError(f"{where}: chapters.{chapter.name}.{key}: expected a share between 0 and 1, "
                                         f"got {v}")
+    u, w = study.chapters.universality, study.chapters.wide
+    for name, roles in u.models.items():
+        if "sae_train" not in roles:
+            raise VoicesaeError(f"{where}: chapters.universality.models.{name}: no sae_train dataset (its SAE is "
+                                f"trained on it; have {sorted(roles)})")
+        unknown = sorted(set(roles) - set(study.datasets))
+        if unknown:
+            raise VoicesaeError(f"{where}: chapters.universality.models.{name}: {unknown}: not among the study's "
+                                f"datasets ({sorted(study.datasets)}); each role holds the same segments as the study's")
+    for key, values in (("universality.latent_dim", [u.latent_dim]), ("universality.k", [u.k]),
+                        ("universality.rows", [u.rows]), ("wide.follow_k", [w.follow_k])):
+        if min(values) < 0:
+            raise VoicesaeError(f"{where}: chapters.{key}: expected 0 or a positive integer, got {values[0]}")
+    if u.latent_dim and u.k > u.latent_dim:
+        raise VoicesaeError(f"{where}: chapters.universality.k: K {u.k} exceeds latent_dim {u.latent_dim}")
+    for key, values in (("wide.expansions", w.expansions), ("wide.ks", w.ks)):
+        if values and min(values) < 1:
+            raise VoicesaeError(f"{where}: chapters.{key}: expected positive integers, got {values}")
     if study.training.steps < 1 or study.training.batch_size < 1:
         raise VoicesaeError(f"{where}: training: steps and batch_size must be positive integers")
     if not (study.device in ("auto", "cpu", "cuda") or study.device.startswith("cuda:")

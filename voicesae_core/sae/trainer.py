@@ -561,7 +561,12 @@ def train_grid(data, configs: list[SAEConfig], train: TrainConfig = TrainConfig(
                     "convergence": verdict._asdict()}
         # A finished run loaded again keeps the metrics saved with its models (same weights, same
         # evaluation data): a rebuild never evaluates an unchanged model twice.
-        summary = _saved_metrics(_info_on_disk(out / "models" / cfg.name), eval_hash) if done and out is not None else None
+        on_disk = _info_on_disk(out / "models" / cfg.name) if done and out is not None else {}
+        summary = _saved_metrics(on_disk, eval_hash) if on_disk else None
+        # The wall time of the pass that trained it (shared by the models trained together); a
+        # finished run loaded again keeps the time it was trained in, not the time it took to load.
+        sae.info["train_seconds"] = on_disk.get("train_seconds", train_seconds) if on_disk else train_seconds
+        sae.info["trained_together"] = on_disk.get("trained_together", len(configs)) if on_disk else len(configs)
         if summary is None:
             summary = evaluate_checked(sae, x_eval, train.eval_batch_size).summary()
         sae.info["metrics"] = summary
