@@ -98,6 +98,9 @@ if others:
                       "speaker model": prov.get("model", prov.get("speaker_model", prov.get("generator", ""))),
                       "weights": prov.get("weights", "")})
     print(f"{len(sae)} SAEs (latent {cfg.latent_dim}, K {cfg.k}) trained or reused in {time.perf_counter() - t0:.0f} s")
+    if s.models:  # the grid was imported: the SAEs compared here are ours, one recipe for every model
+        display(Markdown("This study's grid was imported (its `models`); the SAEs compared here are trained by voicesae, "
+                         "with the study's `training` budget, on each speaker model's embeddings alike."))
     for model_name, model in sae.items():  # one warning per speaker model: the SAEs share a name
         warning = convergence.warning([model])
         if warning:
@@ -107,7 +110,7 @@ if others:
                            "speaker model": prov.get("model", prov.get("generator", "")),
                            "weights": prov.get("weights", "")}, *facts]).set_index("model")
     write_csv(tables / "universality_models.csv", facts)
-    display(facts.fillna("-"))
+    display(facts.astype(object).where(facts.notna(), "-"))
     dropped = [f"{other}: {j.only_b:,} of its segments are not in the study's, {j.only_a:,} of the study's not in it"
                for other, j in joined.items() if j.only_a or j.only_b]
     if dropped:
@@ -177,7 +180,7 @@ if others:
             row = universality.feature_counterparts(sae[options.own_name], sae[other], c.corr, ta, tb, f.label)
             feature_rows.append({"model": other, **row, "note": ""})
             if row["counterpart_b"] >= 0:
-                panels[f"{f.names[0]}: {options.own_name} latent {row['phi_a']} vs {other} latent {row['counterpart_b']}"] = (
+                panels[f"{f.names[0]} ({other})"] = (
                     probe.encode(sae[options.own_name], ta.x_test)[:, row["phi_a"]],
                     probe.encode(sae[other], tb.x_test)[:, row["counterpart_b"]], ta.y_test, f.names,
                     (f"{options.own_name}: latent {row['phi_a']}", f"{other}: latent {row['counterpart_b']}"))

@@ -36,6 +36,7 @@ def test_recovered_counts_features_with_a_latent_at_the_threshold_and_near_count
     cos = planted @ unit(rows).T
     want = int((cos.max(1) >= 0.9).sum())
     assert table.loc[big.cfg.name, "recovered"] == want == 3
+    assert table.loc[big.cfg.name, "mean_max_cos"] == pytest.approx(cos.max(1).mean(), abs=1e-6)
     assert table.loc[big.cfg.name, "near_spanish"] == int((cos[0] >= dictionary_size.NEAR).sum()) >= 3
     assert table.loc[big.cfg.name, "expansion"] == pytest.approx(12 / 16)
     assert table.loc[big.cfg.name, "dead_pct"] == pytest.approx(25.0)

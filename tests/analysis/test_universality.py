@@ -98,3 +98,13 @@ def test_trained_saes_of_two_mixings_share_their_features_and_a_feature_one_mode
     # The latent of A along feature 0 (which B does not carry) finds nothing it correlates with.
     lonely = int((universality.decoder_directions(a) @ ua[0]).argmax())
     assert c.best[lonely] < 0.5 < np.nanmedian(c.best)
+
+
+def test_models_of_one_dimension_also_get_the_plain_decoder_cosine():
+    codes, xa, _, ua, _ = two_models(features=24, da=32)
+    a = sae_with(np.linalg.pinv(ua).T, ua, 24)
+    ids = [f"s{i}" for i in range(len(codes))]
+    c = universality.compare(a, a, universality.join(dataset(xa, ids), dataset(xa, ids, "b.json")), ("A", "A'"), [0.9])
+    assert c.raw_cos == pytest.approx(np.ones(24), abs=1e-5) and (c.partner == np.arange(24)).all()
+    assert "the plain decoder cosine of those pairs, without the map, has median 1.00" in \
+        universality.summary_text(c, ("A", "A'"), [0.9])

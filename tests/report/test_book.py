@@ -273,4 +273,20 @@ def test_keys_change_from_the_changed_notebook_on(tmp_path):
     assert all(other[n] != after[n] for n in pipeline.ORDER)  # a study key reaches every notebook
     with open(tmp_path / "notebooks" / "latent_page.py", "a") as f:  # the catalogue's template is part of its key
         f.write("\n# an edit\n")
-    assert [n for n, key in book.notebook_keys(quick).items() if key != after[n]] == ["11_catalogue"]
+    assert ([n for n, key in book.notebook_keys(quick).items() if key != after[n]]
+            == pipeline.ORDER[pipeline.ORDER.index("11_catalogue"):])  # the chapters from it on
+
+def test_another_speaker_models_data_are_an_input_of_every_chapter(tmp_path):
+    import json
+    quick = study.load(QUICK_STUDY)
+    path = quick.other_manifest_path("synthetic model B", "sae_train")
+    copy = tmp_path / path.name
+    copy.write_text(path.read_text())
+    models = {"synthetic model B": {"sae_train": str(copy)}}
+    mine = study.override(quick, {"chapters.universality.models": models})
+    before = book.notebook_keys(mine)
+    m = json.loads(copy.read_text())
+    m["description"] += " (edited)"
+    copy.write_text(json.dumps(m))
+    after = book.notebook_keys(mine)
+    assert all(before[n] != after[n] for n in before)

@@ -41,12 +41,20 @@ def built(tmp_path_factory):
     cli("audio", "segment", FIXTURE / "recordings.json", "--out", "segments.json", "--min-len", 2, "--max-len", 4,
         "--quiet", cwd=work)
     cli("audio", "extract", "segments.json", "--out", "resemblyzer", "--model", "resemblyzer", "--quiet", cwd=work)
+    # The same segments through a second encoder, for chapter 12 (the only other one offline: TitaNet, random weights).
+    cli("audio", "extract", "segments.json", "--out", "titanet", "--model", "random:titanet-small", "--quiet", cwd=work)
     init = cli("study", "init", "--out", "study.yml", "--train", "resemblyzer/manifest.json", "--sources", REPO,
                cwd=work).stdout
-    # The user's edit: chapter 6 on these recordings and this model; three stability seeds, not five.
+    # The user's edit: chapter 6 on these recordings and this model; three stability seeds, not five;
+    # chapter 12 against the second encoder; chapter 13 at 2 x the embedding, although study init
+    # proposed none (146 rows cannot support it: the chapter is to say so).
     s = yaml.safe_load((work / "study.yml").read_text())
     s["chapters"]["audio"] = {"recordings_manifest": str(FIXTURE / "recordings.json"), "models": ["resemblyzer"]}
     s["chapters"]["stability"] = {"seeds": [0, 1, 2]}
+    s["chapters"]["universality"] = {"own_name": "resemblyzer",
+                                     "models": {"TitaNet (random weights)": {"sae_train": "titanet/manifest.json"}}}
+    assert s["chapters"]["wide"]["expansions"] == []
+    s["chapters"]["wide"]["expansions"] = [2]
     (work / "study.yml").write_text(yaml.safe_dump(s, sort_keys=False))
     cli("study", "check", "study.yml", cwd=work)
     book = cli("book", "--study", "study.yml", "--output-dir", "out", "--quiet", cwd=work).stdout
@@ -120,3 +128,27 @@ def test_chapter_9_measured_verification_on_the_real_speakers(built):
     assert trials["target"].sum() > 0 and (~trials["target"].astype(bool)).sum() > 0
     grid = pd.read_csv(out / "tables" / "verification_grid.csv", index_col="model")
     assert np.isfinite(grid["raw_eer"]).all() and (grid["raw_eer"] < 0.5).all()
+
+
+def test_chapter_12_compared_the_two_encoders_on_the_same_segments(built):
+    _, out, _, _ = built
+    models = pd.read_csv(out / "tables" / "universality_models.csv", index_col="model")
+    other = models.loc["TitaNet (random weights)"]
+    assert other["dim"] == 192 and other["only in this model"] == 0 and other["only in the study's"] == 0
+    assert other["weights"].startswith("random") and models.loc["resemblyzer", "dim"] == 256
+    shares = pd.read_csv(out / "tables" / "universality_shares.csv")
+    assert list(shares["from"]) == ["resemblyzer", "TitaNet (random weights)"]
+    assert shares.filter(like="_pct").notna().all().all()
+    followed = pd.read_csv(out / "tables" / "universality_features.csv")
+    assert set(followed["feature"]) >= {"es vs other", "music vs not music"}
+    html = (out / "_build" / "html" / "book" / "notebooks" / "12_universality.html").read_text()
+    assert "random-weight encoder" in html and "shared segments" in html
+
+
+def test_chapter_13_trained_the_wide_dictionaries_and_flagged_them_as_underdetermined(built):
+    work, out, init, _ = built
+    assert "chapters.wide: no dictionary wider than the grid" in init
+    sizes = pd.read_csv(out / "tables" / "wide_sizes.csv")
+    assert 512 in set(sizes["latent_dim"]) and (sizes["train_seconds"] > 0).all()
+    html = (out / "_build" / "html" / "book" / "notebooks" / "13_wide.html").read_text()
+    assert "Underdetermined" in html and "512]" in html

@@ -41,3 +41,26 @@ def test_steering_agrees_only_when_both_classes_change_sign(tmp_path):
 def test_without_tables_the_scorecard_says_so(tmp_path):
     text = scorecard.markdown(study.load(QUICK_STUDY), tmp_path)
     assert "(no chapter table found: run the chapters first)" in text
+
+
+def test_the_papers_future_work_is_its_own_section_with_verdicts_from_the_tables(tmp_path):
+    s = study.load(QUICK_STUDY)
+    pd.DataFrame([{"from": "A", "to": "B", "matched_0.7_pct": 62.0, "shuffled_0.7_pct": 0.5},
+                  {"from": "B", "to": "A", "matched_0.7_pct": 3.0, "shuffled_0.7_pct": 2.0}]).to_csv(
+        tmp_path / "universality_shares.csv", index=False)
+    pd.DataFrame([{"name": f"L{n}_k{k}", "latent_dim": n, "expansion": n / 192, "k": k, "fvu": f, "dead_pct": d,
+                   "recovered": r} for n, k, f, d, r in [(600, 20, 0.3, 0.0, 10), (6144, 20, 0.2, 4.0, 25),
+                                                          (6144, 35, 0.15, 9.5, 20)]]).to_csv(
+        tmp_path / "wide_sizes.csv", index=False)
+    pd.DataFrame({"latent_dim": [6144], "train_seconds": [812.0]}).to_csv(tmp_path / "wide_time.csv", index=False)
+    rows = {r.chapter: r for r in scorecard.future(s, tmp_path)}
+    u = rows["notebooks/12_universality"]
+    assert "A -> B: 62.0 % (shuffled segments: 0.5 %)" in u.ours
+    assert u.verdict == "not above chance in every direction"  # B -> A: 3.0 % is not twice 2.0 %
+    w = rows["notebooks/13_wide"]
+    assert "6,144 latents (32 x the embedding): FVU 0.150 at best, dead 4.0-9.5 %; trained in 812 s" in w.ours
+    assert "600: 10, 6,144: 25" in w.ours and w.verdict == "recovery still rising at the widest dictionary"
+    text = scorecard.markdown(s, tmp_path)
+    assert "**The paper's future work**" in text and "{doc}`ch. 13 <notebooks/13_wide>`" in text
+    # Without chapters 12-13's tables, no section at all.
+    assert "future work" not in scorecard.markdown(s, tmp_path / "nothing")

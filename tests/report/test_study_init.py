@@ -86,6 +86,15 @@ def test_the_grid_suits_a_tiny_and_a_larger_set():
     assert training == {"steps": 538, "batch_size": 4096} and "the paper's budget" in lines[2]
 
 
+def test_wide_dictionaries_are_proposed_only_where_the_rows_support_them():
+    wide, line = study_init.wide_rule(1_100_000, 192, 20)  # 110,000 rows per 10 latents: all four
+    assert wide == {"expansions": [4, 8, 16, 32], "ks": [20]} and "768, 1,536, 3,072, 6,144 latents" in line
+    wide, line = study_init.wide_rule(20_000, 192, 8)  # 2,000 latents at most: 768 and 1,536
+    assert wide["expansions"] == [4, 8] and "at least 10 training rows per latent on 20,000 rows" in line
+    wide, line = study_init.wide_rule(146, 256, 8)
+    assert wide["expansions"] == [] and line.startswith("chapters.wide: no dictionary wider than the grid")
+
+
 def test_the_written_study_loads_and_its_tasks_build(tmp_path, monkeypatch):
     train = make(tmp_path / "data", "train", n=300, split=False)
     lang = labelled(tmp_path / "data")

@@ -17,6 +17,9 @@ from ..data.ground_truth import GroundTruth
 from .recovery import decoder_directions
 from ..sae.model import SparseAutoencoder
 
+ROWS_PER_LATENT = 10
+"""Training rows per latent below which a dictionary is flagged as underdetermined (and ``study init``
+proposes none that wide)."""
 NEAR = 0.5
 """Decoder cosine from which a latent counts as pointing near a planted feature (``near_<feature>``)."""
 
@@ -27,7 +30,8 @@ def size_table(models: list[SparseAutoencoder], truth: GroundTruth | None = None
     latents (% of the dictionary never firing on the evaluation data), train_rows_per_latent,
     converged, train_seconds and trained_together (the pass that trained it: its wall time and how
     many SAEs shared it). With ``truth``: ``recovered`` (features of all with max cosine >=
-    ``recovered_at``), ``recovered_named`` (of ``named``), and per named feature its best cosine and
+    ``recovered_at``), ``mean_max_cos`` (their best cosine, averaged over all features),
+    ``recovered_named`` (of ``named``), and per named feature its best cosine and
     the number of latents near it."""
     rows = []
     for m in models:
@@ -42,6 +46,7 @@ def size_table(models: list[SparseAutoencoder], truth: GroundTruth | None = None
             cos = truth.directions @ decoder_directions(m).T  # (features, latents)
             best = cos.max(1)
             row["recovered"] = int((best >= recovered_at).sum())
+            row["mean_max_cos"] = float(best.mean())
             idx = [truth.names.index(f) for f in named]
             row["recovered_named"] = int((best[idx] >= recovered_at).sum())
             for f, i in zip(named, idx):
@@ -58,6 +63,6 @@ def pass_seconds(table: pd.DataFrame) -> pd.Series:
     return passes.groupby("latent_dim")["train_seconds"].sum()
 
 
-def underdetermined(table: pd.DataFrame, rows_per_latent: float = 10.0) -> list[int]:
+def underdetermined(table: pd.DataFrame, rows_per_latent: float = ROWS_PER_LATENT) -> list[int]:
     """Latent sizes trained on fewer than ``rows_per_latent`` training rows per latent."""
     return sorted({int(r.latent_dim) for r in table.itertuples() if r.train_rows_per_latent < rows_per_latent})

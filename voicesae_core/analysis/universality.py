@@ -237,6 +237,9 @@ def summary_text(c: Comparison, names: tuple[str, str], thresholds) -> str:
         text += (f" Carried into {names[1]}'s space by the least-squares map between the two embeddings, the decoder "
                  f"rows of those {int(matched.sum())} matched latents have a median cosine of {np.median(cos):.2f} to "
                  f"their counterparts' (all latents: {np.nanmedian(c.aligned_cos):.2f}).")
+        if c.raw_cos is not None:  # same dimension: the plain cosine too (meaningful only in a shared basis)
+            text += (f" Both embeddings have the same dimension: the plain decoder "
+                     f"cosine of those pairs, without the map, has median {np.median(c.raw_cos[matched]):.2f}.")
     return text
 
 

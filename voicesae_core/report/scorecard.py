@@ -221,6 +221,57 @@ def beyond(study, tables: Path) -> list[tuple[str, str]]:
     return out
 
 
+def _span(values: pd.Series) -> str:
+    """'1.0' or '1.0-4.5': the range of values, one number when they agree to the shown digit."""
+    low, high = f"{values.min():.1f}", f"{values.max():.1f}"
+    return low if low == high else f"{low}-{high}"
+
+
+def future(study, tables: Path) -> list[Row]:
+    """The paper's future work (Section V-C, points 5 and 6), as this build answers it on the study's
+    data: universality across speaker models (chapter 12) and dictionaries far wider than the
+    embedding (chapter 13). The paper has no number for either: it names them as untested."""
+    out = []
+    shares = _read(tables / "universality_shares.csv")
+    if shares is not None and len(shares):
+        t = sorted(study.chapters.universality.thresholds)[len(study.chapters.universality.thresholds) // 2]
+        parts, above = [], []
+        for _, r in shares.iterrows():
+            parts.append(f"{r['from']} -> {r['to']}: {r[f'matched_{t:g}_pct']:.1f} % (shuffled segments: "
+                         f"{r[f'shuffled_{t:g}_pct']:.1f} %)")
+            above.append(r[f"matched_{t:g}_pct"] > 2 * r[f"shuffled_{t:g}_pct"] and r[f"matched_{t:g}_pct"] > 0)
+        feats = _read(tables / "universality_features.csv")
+        if feats is not None and "f1_counterpart" in feats:
+            parts += [f"the {r['feature']} latent's counterpart alone: F1 {100 * r['f1_counterpart']:.1f} %"
+                      for _, r in feats.dropna(subset=["f1_counterpart"]).iterrows()]
+        least = min(r[f"matched_{t:g}_pct"] for _, r in shares.iterrows())
+        verdict = ((f"above chance in every direction; {'most' if least >= 50 else 'a minority of'} latents matched")
+                   if all(above) else "not above chance in every direction")
+        out.append(Row(f"Features are relatively universal across speaker models (point 5): latents with a "
+                       f"counterpart at activation correlation >= {t:g}", "notebooks/12_universality",
+                       "future work (untested)", "; ".join(parts), verdict))
+    sizes = _read(tables / "wide_sizes.csv")
+    if sizes is not None and len(sizes):
+        widest = int(sizes["latent_dim"].max())
+        w = sizes[sizes["latent_dim"] == widest]
+        seconds = _read(tables / "wide_time.csv", index_col=0)
+        cost = (f"; trained in {seconds.loc[widest, 'train_seconds']:,.0f} s" if seconds is not None
+                and widest in seconds.index else "")
+        ours = (f"{widest:,} latents ({w['expansion'].iloc[0]:.0f} x the embedding): FVU {w['fvu'].min():.3f} at best, "
+                f"dead {_span(w['dead_pct'])} %{cost}")
+        verdict = "trained and measured (no paper number to compare)"
+        if "recovered" in sizes:
+            best = sizes.groupby("latent_dim")["recovered"].max()
+            peak = int(best.idxmax())
+            ours += "; planted features recovered (best K): " + ", ".join(f"{int(n):,}: {v}" for n, v in best.items())
+            verdict = ("recovery still rising at the widest dictionary" if peak == widest and best.iloc[-1] > best.iloc[0]
+                       else f"recovery peaks at {peak:,} latents" if best.max() > 0 else "no planted feature recovered "
+                       "at any size")
+        out.append(Row("A small embedding can represent thousands of features (point 6)", "notebooks/13_wide",
+                       "future work (largest reported: 600 latents, about 3 x)", ours, verdict))
+    return out
+
+
 def _link(page: str) -> str:
     """A short link to a chapter: ``{doc}`ch. 3 <notebooks/03_identification>```."""
     return f"{{doc}}`ch. {int(page.split('/')[-1][:2])} <{page}>`"
@@ -240,6 +291,11 @@ def markdown(study, tables: Path) -> str:
     lines += [f"| {r.claim} | {r.paper} | {r.ours} | {r.verdict} | {_link(r.chapter)} |" for r in found]
     if not found:
         lines.append("| (no chapter table found: run the chapters first) | - | - | - | - |")
+    ahead = future(study, tables)
+    if ahead:
+        lines += ["", "**The paper's future work**, answered on this study's data (the paper has no number for these):", "",
+                  "| claim | paper | ours | verdict | chapter |", "| --- | --- | --- | --- | --- |"]
+        lines += [f"| {r.claim} | {r.paper} | {r.ours} | {r.verdict} | {_link(r.chapter)} |" for r in ahead]
     extra = beyond(study, tables)
     if extra:
         lines += ["", "**Beyond the paper**, one line each:", ""]

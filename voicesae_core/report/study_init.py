@@ -30,6 +30,10 @@ one line saying what was chosen and why (``Proposal.notes``). The rules:
 * **Training.** 5,000 optimizer steps when n < 2,000, 2,000 when n < 50,000 (small sets need many
   epochs: on a few hundred rows 2,000 steps left the loss still falling), else the paper's 538;
   batch 4,096 (the study caps it at n/8).
+* **Wide dictionaries** (chapter 13): the expansions 4, 8, 16 and 32 x d that leave at least
+  ``ROWS_PER_LATENT`` training rows per latent (none on a small set: the chapter then shows the grid's
+  sizes and says why), at the single model's K only (one training pass per size; the paper-scale
+  study trains all seven of the paper's).
 * **Sources**: ``--sources``, else the current folder when it has notebooks/; **name**: ``--name``,
   else the study file's stem. Paths are written relative to the study file.
 
@@ -46,6 +50,7 @@ from pathlib import Path
 import pandas as pd
 import yaml
 
+from ..analysis.dictionary_size import ROWS_PER_LATENT
 from ..errors import VoicesaeError
 
 ID_COLUMNS = ("id", "audio_filepath", "speaker", "offset", "duration", "split", "source_row")
@@ -60,6 +65,8 @@ SMALL_SET, TINY_SET = 50_000, 2_000
 """Training rows below which the steps are raised, and below which latent sizes are capped at n/2
 (and the steps raised again)."""
 STEPS_TINY, STEPS_SMALL, STEPS_PAPER, BATCH = 5000, 2000, 538, 4096
+EXPANSIONS = (4, 8, 16, 32)
+"""Chapter 13's dictionary sizes, as multiples of the embedding's dimension."""
 
 
 @dataclass
@@ -162,6 +169,19 @@ def grid_rule(n: int, d: int) -> tuple[dict, dict, dict, list[str]]:
             {"steps": steps, "batch_size": BATCH}, lines)
 
 
+def wide_rule(n: int, d: int, k: int) -> tuple[dict, str]:
+    """(chapters.wide, a line saying why) for n training rows of dimension d and the single model's K."""
+    kept = [e for e in EXPANSIONS if e * d * ROWS_PER_LATENT <= n]
+    if kept:
+        why = (f"chapters.wide: {', '.join(f'{e * d:,}' for e in kept)} latents ({', '.join(map(str, kept))} x {d}) "
+               f"at K {k}: at least {ROWS_PER_LATENT} training rows per latent on {n:,} rows")
+    else:
+        why = (f"chapters.wide: no dictionary wider than the grid ({EXPANSIONS[0]} x {d} = {EXPANSIONS[0] * d:,} latents "
+               f"would have fewer than {ROWS_PER_LATENT} of the {n:,} training rows per latent); set "
+               "chapters.wide.expansions to train them anyway (chapter 13 flags them)")
+    return {"expansions": kept, "ks": [k]}, why
+
+
 # ------------------------------------------------------------------------------- the study
 
 def _role(stem: str, taken) -> str:
@@ -248,6 +268,8 @@ def propose(out: str | Path, train: str | Path, labelled=(), sources: str | Path
 
     grid, single, training, lines = grid_rule(n, d)
     notes += lines
+    wide, line = wide_rule(n, d, single["k"])
+    notes.append(line)
     first = next(iter(features.values()))
     first_meta = dict(sets)[first["dataset"]].metadata
     splitting = {"k": single["k"]}
@@ -272,7 +294,7 @@ def propose(out: str | Path, train: str | Path, labelled=(), sources: str | Path
         where = "."
         notes.append("sources: . (no notebooks/ here; set sources to your voicesae checkout)")
     study = {"name": name or out.stem, "sources": where, "datasets": datasets, "features": features,
-             "grid": grid, "single": single, "training": training, "chapters": {"splitting": splitting},
+             "grid": grid, "single": single, "training": training, "chapters": {"splitting": splitting, "wide": wide},
              "device": "auto"}
     return Proposal(study, notes)
 
