@@ -19,7 +19,8 @@
 # 3x its 192-d embedding ("we lack the data to train models of this magnitude"), where SAEs of
 # language models are orders of magnitude wider than their input. Here the same SAEs are trained
 # at 4, 8, 16 and 32 times the embedding's dimension (6,144 latents for 192-d) at the study's K
-# values, beside the grid's sizes, with the same training budget, and for each size we ask
+# values, beside the grid's sizes, with the same training budget (`chapters.wide.steps` changes
+# it), and for each size we ask
 # (`voicesae_core.analysis.dictionary_size`):
 #
 # * how well it reconstructs (FVU) and how much of the dictionary is dead;
@@ -37,8 +38,10 @@ expansions = [4, 8, 16, 32]  # latent sizes as multiples of the embedding's dime
 ks = []  # their K values (empty: the grid's)
 follow_k = 0  # the K at which the first feature's latents are followed across sizes (0: chapter 4's)
 recovered_at = 0.9  # decoder cosine from which a planted feature counts as recovered
+steps = 0  # optimizer steps of each SAE here (0: the study's training.steps)
 
 # %%
+import dataclasses
 import time
 from pathlib import Path
 
@@ -55,7 +58,7 @@ from voicesae_core.sae import convergence
 
 check_parameters(globals(), "wide")  # papermill itself lets an unknown or mistyped -p through
 s = load_study(study, device=device)
-options = s.chapter("wide", expansions=expansions, ks=ks, follow_k=follow_k, recovered_at=recovered_at)
+options = s.chapter("wide", expansions=expansions, ks=ks, follow_k=follow_k, recovered_at=recovered_at, steps=steps)
 tables, figures = Path(output_dir) / "tables", Path(output_dir) / "figures"
 data = s.dataset("sae_train")
 rows, d_in = data.embeddings.shape
@@ -63,7 +66,8 @@ wide = [e * d_in for e in options.expansions]
 sizes = sorted(set(s.grid.latent_dims) | set(wide))
 ks = options.ks or s.grid.ks
 follow = options.follow_k or s.chapters.splitting.k
-epochs, batch_size = s.training.plan(rows)  # the same budget as chapter 2
+budget = dataclasses.replace(s.training, steps=options.steps) if options.steps else s.training
+epochs, batch_size = budget.plan(rows)  # chapter 2's budget unless chapters.wide.steps says otherwise
 print(f"latent sizes {sizes} (the grid's and {options.expansions} x {d_in}), K {ks}; {epochs} epoch(s) of "
       f"{rows:,} rows at batch {batch_size}, on {describe(resolve(s.device))}")
 
@@ -84,6 +88,9 @@ if s.models:  # the grid was imported: these are ours
     display(Markdown("This study's grid was imported (its `models`), so every SAE here is trained by voicesae on the "
                      "study's data with its `training` budget; none is an imported model."))
 display(Markdown(convergence.warning(models)))
+if not all(m.info.get("convergence", {}).get("converged", True) for m in models):
+    display(Markdown(f"Here every SAE had {epochs} epoch(s) at batch {batch_size} (at least {budget.steps:,} optimizer "
+                     "steps); `chapters.wide.steps` trains this chapter's SAEs longer without retraining chapter 2's grid."))
 
 # %%
 truth = data.ground_truth() if "ground_truth" in data.manifest else None

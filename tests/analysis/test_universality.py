@@ -108,3 +108,13 @@ def test_models_of_one_dimension_also_get_the_plain_decoder_cosine():
     assert c.raw_cos == pytest.approx(np.ones(24), abs=1e-5) and (c.partner == np.arange(24)).all()
     assert "the plain decoder cosine of those pairs, without the map, has median 1.00" in \
         universality.summary_text(c, ("A", "A'"), [0.9])
+
+
+def test_the_planted_check_pairs_features_both_saes_hold_and_lists_those_only_one_holds():
+    p = pd.DataFrame({"cos_a": [0.9, 0.8, 0.7, 0.1], "cos_b": [0.95, 0.2, 0.6, 0.9], "corr": [0.9, 0.15, 0.4, 0.5],
+                      "corr_with_latent_b": [0.9, 0.1, 0.3, 0.2], "paired": [True, False, False, False]},
+                     index=pd.Index(["spanish", "codec_0", "pitch", "music"], name="feature"))
+    text = universality.planted_text(p, ("A", "B"))
+    assert "2 have a latent within decoder cosine 0.5 of their direction in both SAEs (spanish, pitch)" in text
+    assert "pairs exactly those two latents for 1 of them" in text
+    assert "1 has one in A's SAE only; their latents' best correlation with any latent of B's SAE: codec_0 0.15" in text

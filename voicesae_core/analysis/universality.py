@@ -259,12 +259,15 @@ def planted_text(p: pd.DataFrame, names: tuple[str, str], found_at: float = FOUN
     the correlation matching pairs; of those only the first SAE has, how well they correlate at best."""
     both = p[(p["cos_a"] >= found_at) & (p["cos_b"] >= found_at)]
     only_a = p[(p["cos_a"] >= found_at) & (p["cos_b"] < found_at)]
-    text = (f"Of the {len(p)} named planted features, {len(both)} have a latent within decoder cosine {found_at:g} of "
+    def have(n):
+        return f"{n} {'has' if n == 1 else 'have'}"
+    text = (f"Of the {len(p)} named planted features, {have(len(both))} a latent within decoder cosine {found_at:g} of "
             f"their direction in both SAEs ({', '.join(both.index) or 'none'})")
     if len(both):
         text += (f"; the correlation matching pairs exactly those two latents for {int(both['paired'].sum())} of them "
                  f"(median correlation of the two {both['corr_with_latent_b'].median():.2f})")
-    text += f". {len(only_a)} have one in {names[0]}'s SAE only ({', '.join(only_a.index) or 'none'})"
-    if len(only_a):
-        text += f"; those latents' best correlation with any latent of {names[1]}'s is at most {only_a['corr'].max():.2f}"
+    text += f". {have(len(only_a))} one in {names[0]}'s SAE only"
+    if len(only_a):  # each with its latent's best correlation in the other SAE: low where B lacks the feature
+        text += (f"; their latents' best correlation with any latent of {names[1]}'s SAE: "
+                 + ", ".join(f"{f} {r['corr']:.2f}" for f, r in only_a.iterrows()))
     return text + "."

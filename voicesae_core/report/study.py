@@ -278,6 +278,10 @@ class Wide:
     """The K at which the first feature's latents are followed across sizes (0: chapter 4's ``k``)."""
     recovered_at: float = 0.9
     """Decoder cosine to a planted direction from which that feature counts as recovered (synthetic data)."""
+    steps: int = 0
+    """Optimizer steps of every SAE of this chapter (0: the study's ``training.steps``). Wider
+    dictionaries may need more than the grid's budget; a size trained differently from the grid is
+    trained here rather than loaded from it."""
 
 
 @dataclass
@@ -630,7 +634,7 @@ def _check(study: Study) -> None:
             raise VoicesaeError(f"{where}: chapters.universality.models.{name}: {unknown}: not among the study's "
                                 f"datasets ({sorted(study.datasets)}); each role holds the same segments as the study's")
     for key, values in (("universality.latent_dim", [u.latent_dim]), ("universality.k", [u.k]),
-                        ("universality.rows", [u.rows]), ("wide.follow_k", [w.follow_k])):
+                        ("universality.rows", [u.rows]), ("wide.follow_k", [w.follow_k]), ("wide.steps", [w.steps])):
         if min(values) < 0:
             raise VoicesaeError(f"{where}: chapters.{key}: expected 0 or a positive integer, got {values[0]}")
     if u.latent_dim and u.k > u.latent_dim:
