@@ -107,10 +107,11 @@ if others:
             display(Markdown(f"{model_name}'s SAE: {warning}"))
     prov = own.manifest.get("provenance", {})
     facts = pd.DataFrame([{"model": options.own_name, "dim": own.embeddings.shape[1], "segments": len(own.embeddings),
-                           "speaker model": prov.get("model", prov.get("generator", "")),
+                           "shared with the study's": len(own.embeddings), "only in this model": 0,
+                           "only in the study's": 0, "speaker model": prov.get("model", prov.get("generator", "")),
                            "weights": prov.get("weights", "")}, *facts]).set_index("model")
     write_csv(tables / "universality_models.csv", facts)
-    display(facts.astype(object).where(facts.notna(), "-"))
+    display(facts)
     dropped = [f"{other}: {j.only_b:,} of its segments are not in the study's, {j.only_a:,} of the study's not in it"
                for other, j in joined.items() if j.only_a or j.only_b]
     if dropped:
@@ -146,7 +147,8 @@ if others:
     va, vb = probe.encode(sae[options.own_name], j.a.embeddings[take]), probe.encode(sae[first], j.b.embeddings[take])
     curves[f"shuffled segments, {options.own_name} -> {first}"] = universality.best_match(
         universality.correlations(va, universality.shuffled(vb)))[1]
-    plots.publish(plots.matched_cosines(curves, options.thresholds, "activation correlation with the counterpart"),
+    plots.publish(plots.matched_cosines(curves, options.thresholds, "activation correlation with the counterpart",
+                                        "latents with at least this correlation (%)"),
                   figures, "universality_shares", "universality_shares")
 else:
     plots.glue_absent(["universality_shares"], [], "the study names no other speaker model")

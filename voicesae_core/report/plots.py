@@ -326,7 +326,8 @@ def segmentation(signal: np.ndarray, sample_rate: int, regions, pieces, title: s
 
 
 def matched_cosines(curves: dict[str, np.ndarray], thresholds=(0.7, 0.9),
-                    xlabel: str = "decoder cosine to the matched latent of the other seed"):
+                    xlabel: str = "decoder cosine to the matched latent of the other seed",
+                    ylabel: str = "latents with at least this cosine (%)"):
     """Survival curves of matched decoder cosines: per curve, the share of latents whose partner's
     cosine is at least x (e.g. seed pairs of several configurations, and random directions; a curve
     named 'random ...' or 'shuffled ...' is dashed). NaN values (no partner) are left out."""
@@ -338,7 +339,7 @@ def matched_cosines(curves: dict[str, np.ndarray], thresholds=(0.7, 0.9),
     for t in thresholds:
         ax.axvline(t, color="grey", lw=0.8, ls=":")
     ax.set_xlabel(xlabel)
-    ax.set_ylabel("latents with at least this cosine (%)")
+    ax.set_ylabel(ylabel)
     ax.set_xlim(-0.1, 1.0)
     ax.legend(fontsize=7)
     fig.tight_layout()
