@@ -24,8 +24,8 @@
 # (`voicesae_core.analysis.dictionary_size`):
 #
 # * how well it reconstructs (FVU) and how much of the dictionary is dead;
-# * what it costs: the wall time of each size's training pass on this machine (a size of the grid
-#   shows the time of chapter 2's whole grid, which trained it with the other sizes in one pass);
+# * what it costs: the wall time of each size's training pass on this machine (a size loaded from
+#   chapter 2's grid, trained there with the other sizes in one pass, has no time of its own);
 # * on the synthetic default, how many of the 243 planted features some latent recovers (decoder
 #   cosine at least 0.9), and how many latents crowd around the Spanish and music directions;
 # * where the Spanish latent goes as the dictionary grows (chapter 4's flows, beyond 600).
@@ -46,6 +46,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 from IPython.display import Markdown
 
 from voicesae_core import TrainConfig, expand_grid, train_grid
@@ -77,12 +78,14 @@ print(f"latent sizes {sizes} (the grid's and {options.expansions} x {d_in}), K {
 # chapter 2 already has, trained the same way on the same data, is loaded from it.
 
 # %%
-models, t0 = [], time.perf_counter()
+models, seconds, t0 = [], {}, time.perf_counter()
 for size in sizes:
     configs = expand_grid([size], [k for k in ks if k <= size], [s.grid.activation], [s.grid.seeds[0]])
-    models += train_grid(data.embeddings, configs, TrainConfig(epochs=epochs, batch_size=batch_size, device=s.device),
-                         out_dir=Path(output_dir) / "wide" / f"L{size}", quiet=False, replace_stale=True,
-                         reuse_from=[Path(output_dir) / "grid"]).models
+    folder = Path(output_dir) / "wide" / f"L{size}"
+    result = train_grid(data.embeddings, configs, TrainConfig(epochs=epochs, batch_size=batch_size, device=s.device),
+                        out_dir=folder, quiet=False, replace_stale=True, reuse_from=[Path(output_dir) / "grid"])
+    models += result.models
+    seconds[size] = dictionary_size.pass_time(folder, result)  # NaN: loaded from chapter 2's grid
 print(f"{len(models)} SAEs ready in {time.perf_counter() - t0:.0f} s (a rerun loads the finished models)")
 if s.models:  # the grid was imported: these are ours
     display(Markdown("This study's grid was imported (its `models`), so every SAE here is trained by voicesae on the "
@@ -97,13 +100,17 @@ truth = data.ground_truth() if "ground_truth" in data.manifest else None
 named = [n for n in truth.names if not n.startswith("trait_")] if truth is not None else []
 table = dictionary_size.size_table(models, truth, named, options.recovered_at)
 write_csv(tables / "wide_sizes.csv", table)
-seconds = dictionary_size.pass_seconds(table)
-write_csv(tables / "wide_time.csv", seconds.rename("train_seconds").to_frame())
-show = ["latent_dim", "expansion", "k", "fvu", "dead_pct", "converged", "train_seconds", "trained_together"]
+seconds = pd.Series(seconds, name="train_seconds").rename_axis("latent_dim")
+write_csv(tables / "wide_time.csv", seconds.to_frame())
+show = ["latent_dim", "expansion", "k", "fvu", "dead_pct", "converged"]
 if truth is not None:
     show += ["recovered", "mean_max_cos", "recovered_named"]
     show += [c for f in ("spanish", "music") if f in named for c in (f"{f}_max_cos", f"near_{f}")]
 display(table[show].round(3))
+timed = seconds.dropna()
+if len(timed):
+    display(Markdown("Training time of each size trained here (one pass over its Ks): "
+                     + ", ".join(f"{n:,} latents {t:,.0f} s" for n, t in timed.items()) + "."))
 few = dictionary_size.underdetermined(table)
 if few:
     display(Markdown(f"**Underdetermined:** the latent sizes {few} have fewer than {dictionary_size.ROWS_PER_LATENT} "

@@ -58,6 +58,9 @@ def pristine(tmp_path_factory) -> Path:
     quick = study.load(QUICK_STUDY)
     quick.sources = str(QUICK_STUDY.parents[1])  # absolute paths: the workspace is copied for each case
     quick.datasets = {role: str(quick.manifest_path(role)) for role in quick.datasets}
+    others = quick.chapters.universality.models
+    quick.chapters.universality.models = {m: {role: str(quick.other_manifest_path(m, role)) for role in others[m]}
+                                          for m in others}
     quick.write(ws / "study.yml")
     return ws
 

@@ -28,8 +28,7 @@ def test_recovered_counts_features_with_a_latent_at_the_threshold_and_near_count
     # 12 latents: exact copies of features 0-2, two latents at cosine ~0.6 to 'spanish', the rest random.
     off = unit(planted[0] + 1.3 * unit(rng.standard_normal((2, 16))))
     rows = np.vstack([planted[:3], off, unit(rng.standard_normal((7, 16)))])
-    info = {"metrics": {"fvu": 0.2, "dead_frac": 0.25}, "train_rows": 120, "train_seconds": 3.0, "trained_together": 2,
-            "convergence": {"converged": True}}
+    info = {"metrics": {"fvu": 0.2, "dead_frac": 0.25}, "train_rows": 120, "convergence": {"converged": True}}
     small = sae(rows[:6], 2, dict(info, train_rows=120))
     big = sae(rows, 2, info)
     table = dictionary_size.size_table([small, big], truth, ["spanish", "music"], recovered_at=0.9)
@@ -45,10 +44,18 @@ def test_recovered_counts_features_with_a_latent_at_the_threshold_and_near_count
     assert dictionary_size.underdetermined(table, 10) == []
 
 
-def test_models_trained_together_count_their_pass_once():
-    rows = unit(np.random.default_rng(1).standard_normal((8, 4)))
-    pass_a = {"metrics": {}, "train_rows": 100, "train_seconds": 5.0, "trained_together": 2}
-    models = [sae(rows, 2, pass_a), sae(rows, 3, pass_a),
-              sae(rows[:4], 2, {"metrics": {}, "train_rows": 100, "train_seconds": 2.0, "trained_together": 1})]
-    seconds = dictionary_size.pass_seconds(dictionary_size.size_table(models))
-    assert seconds.to_dict() == {4: 2.0, 8: 5.0}
+def test_a_sizes_training_time_is_kept_beside_it_and_read_back_when_the_models_are_loaded(tmp_path):
+    from voicesae_core import SAEConfig, TrainConfig, train_grid
+    x = np.random.default_rng(1).standard_normal((400, 8)).astype(np.float32)
+    first = train_grid(x, [SAEConfig(16, 2), SAEConfig(16, 4)], TrainConfig(epochs=2, batch_size=50), out_dir=tmp_path,
+                       quiet=True)
+    assert first.trained == ["L16_k2_topk_s0", "L16_k4_topk_s0"] and first.train_seconds > 0
+    assert dictionary_size.pass_time(tmp_path, first) == first.train_seconds
+    again = train_grid(x, [SAEConfig(16, 2), SAEConfig(16, 4)], TrainConfig(epochs=2, batch_size=50), out_dir=tmp_path,
+                       quiet=True)  # the finished run, loaded
+    assert again.trained == [] and again.train_seconds == 0.0
+    assert dictionary_size.pass_time(tmp_path, again) == pytest.approx(first.train_seconds)
+    other = tmp_path / "other"  # the same models taken from the first grid: trained there, no time here
+    reused = train_grid(x, [SAEConfig(16, 2)], TrainConfig(epochs=2, batch_size=50), out_dir=other, quiet=True,
+                        reuse_from=[tmp_path])
+    assert reused.trained == [] and np.isnan(dictionary_size.pass_time(other, reused))

@@ -25,6 +25,9 @@ def theirs(tmp_path_factory):
     raw.pop("grid")
     raw.update(name="imported", sources=str(REPO), datasets={k: str(quick.manifest_path(k)) for k in raw["datasets"]},
                models=[str(p.relative_to(root)) for p in made.values()])
+    others = raw["chapters"]["universality"]["models"]  # absolute, as the datasets: the study is elsewhere
+    raw["chapters"]["universality"]["models"] = {m: {r: str(quick.other_manifest_path(m, r)) for r in others[m]}
+                                                 for m in others}
     (root / "study.yml").write_text(yaml.safe_dump(raw, sort_keys=False))
     return root / "study.yml", made
 

@@ -70,6 +70,11 @@ class GridResult(NamedTuple):
     """One row per model: its config and its metrics (see ``metrics.py``)."""
     out_dir: Path | None
     """Where models/, results.csv and the checkpoint were written (None: nothing written)."""
+    trained: list[str] = []
+    """The configs this call trained (by name): not loaded from a finished run, nor reused from another grid."""
+    train_seconds: float = 0.0
+    """The wall time of this call's training (0 when it trained nothing). Kept out of the files, which
+    are the same bytes however long training took."""
 
 
 def pick_device(name: str) -> torch.device:
@@ -561,12 +566,7 @@ def train_grid(data, configs: list[SAEConfig], train: TrainConfig = TrainConfig(
                     "convergence": verdict._asdict()}
         # A finished run loaded again keeps the metrics saved with its models (same weights, same
         # evaluation data): a rebuild never evaluates an unchanged model twice.
-        on_disk = _info_on_disk(out / "models" / cfg.name) if done and out is not None else {}
-        summary = _saved_metrics(on_disk, eval_hash) if on_disk else None
-        # The wall time of the pass that trained it (shared by the models trained together); a
-        # finished run loaded again keeps the time it was trained in, not the time it took to load.
-        sae.info["train_seconds"] = on_disk.get("train_seconds", train_seconds) if on_disk else train_seconds
-        sae.info["trained_together"] = on_disk.get("trained_together", len(configs)) if on_disk else len(configs)
+        summary = _saved_metrics(_info_on_disk(out / "models" / cfg.name), eval_hash) if done and out is not None else None
         if summary is None:
             summary = evaluate_checked(sae, x_eval, train.eval_batch_size).summary()
         sae.info["metrics"] = summary
@@ -604,7 +604,8 @@ def train_grid(data, configs: list[SAEConfig], train: TrainConfig = TrainConfig(
         if reused:
             what += f"; {len(reused)} taken from finished grids ({', '.join(all_configs[i].name for i in reused)})"
         tqdm.write(what + (f"; results in {out}" if out else ""), file=sys.stderr)  # progress, not a result
-    return GridResult(models, table, out)
+    trained = [] if done else [c.name for c in configs]
+    return GridResult(models, table, out, trained, train_seconds if trained else 0.0)
 
 
 def _reusable(model_dir: Path, cfg: SAEConfig, fingerprint: dict, trained_on: str) -> SparseAutoencoder | None:
