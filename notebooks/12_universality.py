@@ -46,7 +46,6 @@ thresholds = [0.5, 0.7, 0.9]  # activation correlation from which a latent has a
 import time
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 from IPython.display import Markdown
 
@@ -137,16 +136,11 @@ if others:
 # %% tags=["remove-output"]
 if others:
     curves = {}
-    for other, c in compared.items():
-        curves[f"{options.own_name} -> {other}"] = c.best
-        curves[f"{other} -> {options.own_name}"] = universality.best_match(c.corr.T)[1]
-    first = next(iter(others))
-    j = joined[first]
-    take = np.sort(np.random.default_rng(0).choice(len(j.a.embeddings), compared[first].rows, replace=False)) \
-        if compared[first].rows < len(j.a.embeddings) else np.arange(len(j.a.embeddings))
-    va, vb = probe.encode(sae[options.own_name], j.a.embeddings[take]), probe.encode(sae[first], j.b.embeddings[take])
-    curves[f"shuffled segments, {options.own_name} -> {first}"] = universality.best_match(
-        universality.correlations(va, universality.shuffled(vb)))[1]
+    for c in compared.values():  # both directions of each pair, as counted in the table above
+        for pair, (best, _) in c.directions.items():
+            curves[" -> ".join(pair)] = best
+    first = next(iter(compared))
+    curves[f"shuffled segments, {options.own_name} -> {first}"] = compared[first].directions[(options.own_name, first)][1]
     plots.publish(plots.matched_cosines(curves, options.thresholds, "activation correlation with the counterpart",
                                         "latents with at least this correlation (%)"),
                   figures, "universality_shares", "universality_shares")

@@ -101,15 +101,14 @@ def shares(best: np.ndarray, thresholds) -> dict[float, float]:
     return {t: 100.0 * float((live >= t).mean()) if len(live) else float("nan") for t in thresholds}
 
 
-def share_table(va: np.ndarray, vb: np.ndarray, names: tuple[str, str], thresholds, seed: int = 0) -> pd.DataFrame:
-    """One row per direction (A -> B, B -> A): live and dead latents, mean best correlation, and per
+def share_table(directions: dict[tuple[str, str], tuple[np.ndarray, np.ndarray]], thresholds) -> pd.DataFrame:
+    """One row per direction (from, to): live and dead latents, mean best correlation, and per
     threshold the share (%) of live latents with a counterpart at least that correlated, beside the
-    same after shuffling the segments. ``va`` (n, La), ``vb`` (n, Lb) activations of the same segments."""
+    same after shuffling the segments. ``directions``: {(from, to): (best, shuffled)}, each (L_from,)
+    best correlations (``best_match``) over the shared segments and over shuffled ones."""
     rows = []
-    for (src, dst), (x, y) in (((names[0], names[1]), (va, vb)), ((names[1], names[0]), (vb, va))):
-        _, best = best_match(correlations(x, y))
-        _, base = best_match(correlations(x, shuffled(y, seed)))
-        row = {"from": src, "to": dst, "latents": x.shape[1], "dead_here": int(np.isnan(best).sum()),
+    for (src, dst), (best, base) in directions.items():
+        row = {"from": src, "to": dst, "latents": len(best), "dead_here": int(np.isnan(best).sum()),
                "mean_best_corr": float(np.nanmean(best)) if (~np.isnan(best)).any() else float("nan"),
                "shuffled_mean_best_corr": float(np.nanmean(base)) if (~np.isnan(base)).any() else float("nan")}
         for t in thresholds:
@@ -193,6 +192,9 @@ class Comparison(NamedTuple):
     """Two SAEs compared over the shared segments (``compare``)."""
     shares: pd.DataFrame
     """``share_table``: per direction, the share of latents with a counterpart, beside shuffled segments."""
+    directions: dict[tuple[str, str], tuple[np.ndarray, np.ndarray]]
+    """{(from, to): (best, shuffled)}: each latent's best correlation over the shared segments and
+    over shuffled ones, in both directions (what ``shares`` counts, for plotting)."""
     corr: np.ndarray
     """(La, Lb) activation correlations."""
     partner: np.ndarray
@@ -218,9 +220,11 @@ def compare(sae_a: SparseAutoencoder, sae_b: SparseAutoencoder, joined: Joined, 
     va, vb = encode(sae_a, xa), encode(sae_b, xb)
     corr = correlations(va, vb)
     partner, best = best_match(corr)
+    directions = {(names[0], names[1]): (best, best_match(correlations(va, shuffled(vb, seed)))[1]),
+                  (names[1], names[0]): (best_match(corr.T)[1], best_match(correlations(vb, shuffled(va, seed)))[1])}
     aligned = aligned_decoder_cosines(sae_a, sae_b, partner, linear_map(xa, xb))
     raw = raw_decoder_cosines(sae_a, sae_b, partner) if xa.shape[1] == xb.shape[1] else None
-    return Comparison(share_table(va, vb, names, thresholds, seed), corr, partner, best, aligned, raw, len(take))
+    return Comparison(share_table(directions, thresholds), directions, corr, partner, best, aligned, raw, len(take))
 
 
 def summary_text(c: Comparison, names: tuple[str, str], thresholds) -> str:
